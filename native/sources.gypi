@@ -1,0 +1,29 @@
+{
+  "variables": {
+    "vlk_core_sources": [
+      "native/core/common/status.cpp",
+      "native/core/common/thread_pool.cpp",
+      "native/core/isa/cpuid.cpp",
+      "native/core/search/search.cpp",
+      "native/core/search/search_kernel_scalar.cpp"
+    ],
+    "vlk_avx2_sources": [
+      "native/core/search/search_kernel_avx2.cpp"
+    ],
+    "vlk_avx512_sources": [
+      "native/core/search/search_kernel_avx512.cpp"
+    ],
+    "vlk_binding_sources": [
+      "native/binding/addon.cpp",
+      "native/binding/search.cpp"
+    ],
+    "vlk_cuda_sources": [],
+    "vlk_native_test_sources": [
+      "test/native/search_test.cpp"
+    ],
+    "vlk_include_dirs": ["native/core"],
+    "vlk_common_flags": ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden"],
+    "vlk_avx2_flags": ["-mavx2", "-mfma"],
+    "vlk_avx512_flags": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mavx2"]
+  }
+}
