@@ -292,12 +292,44 @@ struct PartResult {
   int64_t row = -1;  // kTooLarge: the row
 };
 
+// Per-panel lane data from squared norms (cosine: inverse norms; l2: the norms, and the error
+// bound grows to cover them). Returns false (res set) if a norm is too large.
+bool lanes_from_norms(Part& part, ScanKey key, const float* norms2, int rows, int nr, float* aux,
+                      int64_t row0, PartResult* res) {
+  float pmax = 0.0f;
+  for (int j = 0; j < rows; ++j) {
+    if (!(norms2[j] <= kMaxNorm2)) {
+      res->error = PartError::kTooLarge;
+      res->row = row0 + j;
+      return false;
+    }
+    pmax = std::max(pmax, norms2[j]);
+  }
+  if (key == ScanKey::kCosine) {
+    for (int j = 0; j < nr; ++j) aux[j] = norms2[j] > 0.0f ? 1.0f / std::sqrt(norms2[j]) : 0.0f;
+  } else if (key == ScanKey::kL2) {
+    std::memcpy(aux, norms2, sizeof(float) * static_cast<size_t>(nr));
+    // fp32 norms may sit below the true value by gamma_D; inflate so gmax bounds every |g|.
+    part.raise_gmax(std::sqrt(double(pmax) * (1.0 + 4.0 * part.gamma)));
+  }
+  return true;
+}
+
+struct FusedSink {
+  Part* part;
+  ScanKey key;
+  int nr;
+  int64_t row0;
+  PartResult* res;
+};
+
 void run_part(const SearchArgs& args, const SearchKernels& kern, const Context& ctx, Part& part,
               PartResult* res) {
   const int64_t r_begin = part.r_begin, r_end = part.r_end;
   const int64_t d = args.gallery.cols;
   const int nr = kern.panel_width;
-  AlignedFloats panel(static_cast<size_t>(nr) * static_cast<size_t>(d));
+  const bool fused = kern.scan_rows != nullptr && part.nq <= kern.small_queries;
+  AlignedFloats panel(fused ? 16 : static_cast<size_t>(nr) * static_cast<size_t>(d));
   std::vector<float> norms2(static_cast<size_t>(nr));
   std::vector<float> aux(static_cast<size_t>(nr));
 
@@ -314,6 +346,15 @@ void run_part(const SearchArgs& args, const SearchKernels& kern, const Context& 
   sa.key = args.metric == Metric::kInnerProduct ? ScanKey::kIp
            : args.metric == Metric::kCosine     ? ScanKey::kCosine
                                                 : ScanKey::kL2;
+  FusedSink fs{&part, sa.key, nr, 0, res};
+  if (fused) {
+    // The kernel hands the norms back before it compares any key.
+    sa.prepare_lanes = [](void* ctx, const float* n2, int rows, float* out) {
+      FusedSink* f = static_cast<FusedSink*>(ctx);
+      return lanes_from_norms(*f->part, f->key, n2, rows, f->nr, out, f->row0, f->res);
+    };
+    sa.lanes_ctx = &fs;
+  }
 
   for (int64_t r0 = r_begin; r0 < r_end; r0 += nr) {
     if (ctx.cancelled()) {
@@ -321,33 +362,22 @@ void run_part(const SearchArgs& args, const SearchKernels& kern, const Context& 
       return;
     }
     const int rows = static_cast<int>(std::min<int64_t>(nr, r_end - r0));
+    sa.nrows = rows;
+    sa.row0 = r0;
+    if (fused) {
+      fs.row0 = r0;
+      if (!kern.scan_rows(args.gallery.row(r0), args.gallery.stride, sa)) {
+        if (res->error == PartError::kNone) res->error = PartError::kNonFinite;
+        return;
+      }
+      continue;
+    }
     if (!kern.pack_panel(args.gallery.row(r0), args.gallery.stride, d, rows, panel.p,
                          norms2.data())) {
       res->error = PartError::kNonFinite;
       return;
     }
-    float pmax = 0.0f;
-    for (int j = 0; j < rows; ++j) {
-      const float s = norms2[static_cast<size_t>(j)];
-      if (!(s <= kMaxNorm2)) {
-        res->error = PartError::kTooLarge;
-        res->row = r0 + j;
-        return;
-      }
-      pmax = std::max(pmax, s);
-    }
-    if (sa.key == ScanKey::kCosine) {
-      for (int j = 0; j < nr; ++j) {
-        const float s = norms2[static_cast<size_t>(j)];
-        aux[static_cast<size_t>(j)] = s > 0.0f ? 1.0f / std::sqrt(s) : 0.0f;
-      }
-    } else if (sa.key == ScanKey::kL2) {
-      std::memcpy(aux.data(), norms2.data(), sizeof(float) * static_cast<size_t>(nr));
-      // fp32 norms2 may be below the true value by gamma_D; inflate so gmax bounds every |g|.
-      part.raise_gmax(std::sqrt(double(pmax) * (1.0 + 4.0 * part.gamma)));
-    }
-    sa.nrows = rows;
-    sa.row0 = r0;
+    if (!lanes_from_norms(part, sa.key, norms2.data(), rows, nr, aux.data(), r0, res)) return;
     kern.scan_panel(sa);
   }
   part.finish();

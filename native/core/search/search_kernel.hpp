@@ -40,6 +40,10 @@ struct ScanArgs {
                                     // each group; accept() may raise it)
   void* sink = nullptr;
   AcceptFn accept = nullptr;
+  /// Fused path only: turns the panel's squared norms into lane_aux (writing it) before any key is
+  /// compared; returns false to stop (a norm too large). See SearchKernels::scan_rows.
+  bool (*prepare_lanes)(void* ctx, const float* norms2, int nrows, float* lane_aux) = nullptr;
+  void* lanes_ctx = nullptr;
 };
 
 struct SearchKernels {
@@ -54,6 +58,14 @@ struct SearchKernels {
 
   /// Scores every query of the chunk against one panel and reports candidates through accept().
   void (*scan_panel)(const ScanArgs& args);
+
+  /// Optional fused path for a few queries (nq <= small_queries): reads `nrows` gallery rows at
+  /// `g` (row stride `stride`) directly, transposing in registers instead of storing a panel,
+  /// computes their squared norms (calling args.prepare_lanes with them), then does what
+  /// scan_panel does. Same arithmetic, same results. Returns false if a value is NaN/Inf or
+  /// prepare_lanes refused. Null where the ISA has no such path.
+  bool (*scan_rows)(const float* g, int64_t stride, const ScanArgs& args);
+  int small_queries;
 };
 
 const SearchKernels& search_kernels_scalar();

@@ -109,7 +109,7 @@ void scan_panel(const ScanArgs& a) {
 }  // namespace
 
 const SearchKernels& search_kernels_avx2() {
-  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel};
+  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, nullptr, 0};
   return k;
 }
 

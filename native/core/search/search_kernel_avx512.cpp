@@ -6,6 +6,12 @@
 // only lanes that pass leave the registers. Score order per pair: fma chain over d ascending.
 #include <immintrin.h>
 
+// GCC 12 flags the _mm512_undefined_* placeholders inside its own shuffle intrinsics as
+// maybe-uninitialized under -Wall (a false positive); keep real builds quiet.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <cstdint>
 
 #include "search/search_kernel.hpp"
@@ -116,11 +122,10 @@ inline __m512 make_key(__m512 acc, __m512 qaux, __m512 laux) {
   return acc;
 }
 
+// Turns accumulators into keys, compares them with the thresholds, reports the lanes that pass.
 template <int M, ScanKey K>
-void group(const ScanArgs& a, int64_t g0, __mmask16 valid0, __mmask16 valid1, __m512 laux0,
-           __m512 laux1) {
-  __m512 acc[M][2];
-  tile<M>(a.panel, a.qpack + g0 * a.dim, a.dim, acc);
+inline void select(const ScanArgs& a, int64_t g0, const __m512 (&acc)[M][2], __mmask16 valid0,
+                   __mmask16 valid1, __m512 laux0, __m512 laux1) {
 #pragma GCC unroll 12
   for (int i = 0; i < M; ++i) {
     const int64_t q = g0 + i;
@@ -140,11 +145,103 @@ void group(const ScanArgs& a, int64_t g0, __mmask16 valid0, __mmask16 valid1, __
   }
 }
 
+template <int M, ScanKey K>
+void group(const ScanArgs& a, int64_t g0, __mmask16 valid0, __mmask16 valid1, __m512 laux0,
+           __m512 laux1) {
+  __m512 acc[M][2];
+  tile<M>(a.panel, a.qpack + g0 * a.dim, a.dim, acc);
+  select<M, K>(a, g0, acc, valid0, valid1, laux0, laux1);
+}
+
+inline void lane_masks(int nrows, __mmask16* v0, __mmask16* v1) {
+  const unsigned valid = nrows >= 32 ? 0xFFFFFFFFu : ((1u << nrows) - 1);
+  *v0 = static_cast<__mmask16>(valid & 0xFFFF);
+  *v1 = static_cast<__mmask16>(valid >> 16);
+}
+
+// Fused small-query path: per 16 x 16 block, transpose in registers and feed the columns to the
+// accumulators in d order (the same fma chain as tile()), so nothing is stored and the gallery is
+// read once at memory speed.
+template <int M, bool kFullCols>
+inline void fused_block(const float* g, int64_t stride, int nrows, int64_t d0, int w,
+                        const float* qpack, int64_t dim, __m512 (&acc)[M][2], __m512 (&norm)[2],
+                        __mmask16& bad) {
+  const __mmask16 cols = static_cast<__mmask16>(kFullCols ? 0xFFFF : ((1u << w) - 1));
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) {
+      const int j = 16 * h + i;
+      const float* src = g + j * stride + d0;
+      r[i] = j < nrows ? (kFullCols ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(cols, src))
+                       : _mm512_setzero_ps();
+    }
+    transpose16(r);
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c) {
+      if (!kFullCols && c >= w) break;
+      norm[h] = _mm512_fmadd_ps(r[c], r[c], norm[h]);
+      bad |= _mm512_fpclass_ps_mask(r[c], 0x01 | 0x08 | 0x10 | 0x80);
+#pragma GCC unroll 4
+      for (int i = 0; i < M; ++i) {
+        acc[i][h] = _mm512_fmadd_ps(_mm512_set1_ps(qpack[(d0 + c) * M + i]), r[c], acc[i][h]);
+      }
+    }
+  }
+  (void)dim;
+}
+
+template <int M, ScanKey K>
+bool fused(const float* g, int64_t stride, const ScanArgs& a) {
+  __m512 acc[M][2];
+  for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  __m512 norm[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  __mmask16 bad = 0;
+  const int64_t full = a.dim - a.dim % 16;
+  for (int64_t d0 = 0; d0 < full; d0 += 16) {
+    fused_block<M, true>(g, stride, a.nrows, d0, 16, a.qpack, a.dim, acc, norm, bad);
+  }
+  if (full < a.dim) {
+    fused_block<M, false>(g, stride, a.nrows, full, static_cast<int>(a.dim - full), a.qpack,
+                          a.dim, acc, norm, bad);
+  }
+  if (bad != 0) return false;
+  alignas(64) float n2[kNr];
+  _mm512_store_ps(n2, norm[0]);
+  _mm512_store_ps(n2 + 16, norm[1]);
+  alignas(64) float aux[kNr] = {};
+  if (K != ScanKey::kIp && !a.prepare_lanes(a.lanes_ctx, n2, a.nrows, aux)) return false;
+  __mmask16 v0, v1;
+  lane_masks(a.nrows, &v0, &v1);
+  select<M, K>(a, 0, acc, v0, v1, _mm512_load_ps(aux), _mm512_load_ps(aux + 16));
+  return true;
+}
+
+template <ScanKey K>
+bool scan_rows_k(const float* g, int64_t stride, const ScanArgs& a) {
+  switch (a.nq) {
+    case 1: return fused<1, K>(g, stride, a);
+    case 2: return fused<2, K>(g, stride, a);
+    case 3: return fused<3, K>(g, stride, a);
+    case 4: return fused<4, K>(g, stride, a);
+    default: return false;
+  }
+}
+
+bool scan_rows(const float* g, int64_t stride, const ScanArgs& a) {
+  switch (a.key) {
+    case ScanKey::kIp: return scan_rows_k<ScanKey::kIp>(g, stride, a);
+    case ScanKey::kCosine: return scan_rows_k<ScanKey::kCosine>(g, stride, a);
+    case ScanKey::kL2: return scan_rows_k<ScanKey::kL2>(g, stride, a);
+  }
+  return false;
+}
+
 template <ScanKey K>
 void scan(const ScanArgs& a) {
-  const unsigned valid = a.nrows >= 32 ? 0xFFFFFFFFu : ((1u << a.nrows) - 1);
-  const __mmask16 v0 = static_cast<__mmask16>(valid & 0xFFFF);
-  const __mmask16 v1 = static_cast<__mmask16>(valid >> 16);
+  __mmask16 v0, v1;
+  lane_masks(a.nrows, &v0, &v1);
   const __m512 l0 = K == ScanKey::kIp ? _mm512_setzero_ps() : _mm512_loadu_ps(a.lane_aux);
   const __m512 l1 = K == ScanKey::kIp ? _mm512_setzero_ps() : _mm512_loadu_ps(a.lane_aux + 16);
   int64_t g0 = 0;
@@ -176,7 +273,7 @@ void scan_panel(const ScanArgs& a) {
 }  // namespace
 
 const SearchKernels& search_kernels_avx512() {
-  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel};
+  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, &scan_rows, 4};
   return k;
 }
 

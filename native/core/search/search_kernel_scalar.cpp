@@ -76,7 +76,7 @@ void scan_panel(const ScanArgs& a) {
 }  // namespace
 
 const SearchKernels& search_kernels_scalar() {
-  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel};
+  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, nullptr, 0};
   return k;
 }
 
