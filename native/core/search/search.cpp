@@ -258,9 +258,8 @@ Status prepare_chunk(const SearchArgs& args, const SearchKernels& kern, int64_t 
       for (int64_t c = 0; c < d; ++c) dst[c * m + i] = src[c];
     }
   }
-  if (args.metric == Metric::kInnerProduct) return Status::Ok();
-
-  // Norms through the kernel's own pack so they are computed exactly like the gallery's.
+  // Norms through the kernel's own pack so they are computed exactly like the gallery's; every
+  // metric needs the overflow check, cosine and l2 also the values.
   const int nr = kern.panel_width;
   AlignedFloats panel(static_cast<size_t>(nr * d));
   std::vector<float> n2(static_cast<size_t>(nr));
@@ -273,6 +272,7 @@ Status prepare_chunk(const SearchArgs& args, const SearchKernels& kern, int64_t 
     for (int j = 0; j < rows; ++j) {
       const int64_t q = r0 + j;
       if (!(n2[static_cast<size_t>(j)] <= kMaxNorm2)) return too_large("queries", q0 + q);
+      if (args.metric == Metric::kInnerProduct) continue;
       const float s = n2[static_cast<size_t>(j)];
       cq->qinv[static_cast<size_t>(q)] = s > 0.0f ? 1.0f / std::sqrt(s) : 0.0f;
       double exact = 0;
@@ -550,7 +550,7 @@ Status search(const SearchArgs& args, const SearchOut& out, const Context& ctx) 
       }
 
       // Write out: each query's gallery parts hold sorted lists; merge them when there are several.
-      auto emit = [&](int64_t s, std::vector<Cand>& scratch) {
+      auto emit = [&](int64_t s, std::vector<Cand>& scratch) -> bool {
         const Part& first = *parts[static_cast<size_t>(s * gparts)];
         for (int64_t q = 0; q < first.nq; ++q) {
           const std::vector<Cand>* list = &first.cands[static_cast<size_t>(q)];
@@ -564,6 +564,9 @@ Status search(const SearchArgs& args, const SearchOut& out, const Context& ctx) 
                               std::greater<Cand>());
             list = &scratch;
           }
+          // Every row of the gallery is offered to some part, so this cannot fall short; if it
+          // ever did, fail loudly rather than read past the list.
+          if (list->size() < static_cast<size_t>(k)) return false;
           const int64_t row = q0 + first.q_begin + q;
           int32_t* oi = out.indices + row * k;
           float* os = out.scores + row * k;
@@ -574,9 +577,14 @@ Status search(const SearchArgs& args, const SearchOut& out, const Context& ctx) 
             os[j] = args.metric == Metric::kL2 ? -key : key;
           }
         }
+        return true;
       };
       std::vector<Cand> scratch;
-      for (int64_t s = 0; s < qparts; ++s) emit(s, scratch);
+      for (int64_t s = 0; s < qparts; ++s) {
+        if (!emit(s, scratch)) {
+          return Status(Code::kInternal, "search: fewer than k candidates survived selection");
+        }
+      }
     }
     return Status::Ok();
   } catch (const std::bad_alloc&) {

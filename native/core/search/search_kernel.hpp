@@ -40,8 +40,8 @@ struct ScanArgs {
                                     // each group; accept() may raise it)
   void* sink = nullptr;
   AcceptFn accept = nullptr;
-  /// Fused path only: turns the panel's squared norms into lane_aux (writing it) before any key is
-  /// compared; returns false to stop (a norm too large). See SearchKernels::scan_rows.
+  /// Fused path only, called for every metric: checks the panel's squared norms and turns them
+  /// into lane_aux before any key is compared; returns false to stop (a norm too large).
   bool (*prepare_lanes)(void* ctx, const float* norms2, int nrows, float* lane_aux) = nullptr;
   void* lanes_ctx = nullptr;
 };

@@ -220,7 +220,7 @@ bool fused(const float* g, int64_t stride, const ScanArgs& a) {
   _mm512_store_ps(n2, norm[0]);
   _mm512_store_ps(n2 + 16, norm[1]);
   alignas(64) float aux[kNr] = {};
-  if (K != ScanKey::kIp && !a.prepare_lanes(a.lanes_ctx, n2, a.nrows, aux)) return false;
+  if (!a.prepare_lanes(a.lanes_ctx, n2, a.nrows, aux)) return false;  // also the overflow check
   __mmask16 v0, v1;
   lane_masks(a.nrows, &v0, &v1);
   select<M, K>(a, 0, acc, v0, v1, _mm512_load_ps(aux), _mm512_load_ps(aux + 16));
