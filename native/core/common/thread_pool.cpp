@@ -1,6 +1,7 @@
 // ThreadPool implementation (core/common). See thread_pool.hpp.
 #include "common/thread_pool.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <memory>
@@ -40,7 +41,9 @@ void ThreadPool::worker_loop() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
+      ++idle_;
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      --idle_;
       if (queue_.empty()) return;  // stopping and drained
       task = std::move(queue_.front());
       queue_.pop_front();
@@ -88,7 +91,12 @@ void ThreadPool::parallel_for(int64_t n, int width, const std::function<void(int
   auto state = std::make_shared<ForState>();
   state->fn = &fn;
   state->n = n;
-  const int64_t helpers = std::min<int64_t>(width - 1, n - 1);
+  int64_t idle;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    idle = std::max<int64_t>(0, idle_ - static_cast<int64_t>(queue_.size()));
+  }
+  const int64_t helpers = std::min<int64_t>({width - 1, n - 1, idle});
   // A helper that starts after every index is claimed returns at once without touching fn, so the
   // caller may return (and fn may die) while late helpers still hold the state.
   for (int64_t h = 0; h < helpers; ++h) submit([state] { state->drain(); });

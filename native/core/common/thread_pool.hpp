@@ -29,8 +29,9 @@ class ThreadPool {
   /// Tasks queued but not yet started.
   int64_t queue_depth() const;
 
-  /// Runs fn(i) for every i in [0, n), on the caller plus up to width-1 workers. Returns when all
-  /// calls have finished. Indices are handed out in increasing order; which thread runs which index
+  /// Runs fn(i) for every i in [0, n), on the caller plus up to width-1 workers that are idle right
+  /// now (busy workers are not queued for: under load each operation runs on its own thread and
+  /// operations run side by side). Returns when all calls have finished. Indices are handed out in increasing order; which thread runs which index
   /// is unspecified, so fn must write only to index-owned outputs. fn must not throw.
   void parallel_for(int64_t n, int width, const std::function<void(int64_t)>& fn);
 
@@ -41,6 +42,7 @@ class ThreadPool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
   std::vector<std::thread> workers_;
+  int idle_ = 0;  // workers waiting for a task
   bool stopping_ = false;
 };
 
