@@ -15,15 +15,45 @@
     ],
     "vlk_binding_sources": [
       "native/binding/addon.cpp",
+      "native/binding/common/args.cpp",
+      "native/binding/common/async_job.cpp",
+      "native/binding/common/cancel_token.cpp",
+      "native/binding/common/errors.cpp",
+      "native/binding/info.cpp",
       "native/binding/search.cpp"
     ],
     "vlk_cuda_sources": [],
     "vlk_native_test_sources": [
       "test/native/search_test.cpp"
     ],
-    "vlk_include_dirs": ["native/core"],
-    "vlk_common_flags": ["-O3", "-ffp-contract=off", "-fno-math-errno", "-fvisibility=hidden"],
-    "vlk_avx2_flags": ["-mavx2", "-mfma"],
-    "vlk_avx512_flags": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mfma", "-mavx2"]
+    "vlk_include_dirs": [
+      "native/core"
+    ],
+    "vlk_common_flags": [
+      "-O3",
+      "-ffp-contract=off",
+      "-fno-math-errno",
+      "-fvisibility=hidden"
+    ],
+    "vlk_avx2_flags": [
+      "-mavx2",
+      "-mfma"
+    ],
+    "vlk_avx512_flags": [
+      "-mavx512f",
+      "-mavx512bw",
+      "-mavx512vl",
+      "-mavx512dq",
+      "-mfma",
+      "-mavx2"
+    ],
+    "vlk_binding_defines": [
+      "NAPI_VERSION=8",
+      "NAPI_CPP_EXCEPTIONS",
+      "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
+      "NODE_ADDON_API_DISABLE_DEPRECATED",
+      "NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED",
+      "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
+    ]
   }
 }

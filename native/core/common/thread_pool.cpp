@@ -6,6 +6,12 @@
 #include <cstdlib>
 #include <memory>
 
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+
 namespace vlk {
 
 ThreadPool::ThreadPool(int threads) {
@@ -37,6 +43,11 @@ int64_t ThreadPool::queue_depth() const {
 }
 
 void ThreadPool::worker_loop() {
+#if defined(__linux__)
+  // Slightly below normal priority: compute must not delay the JS thread or libuv's I/O threads
+  // (on Linux a nice value set through the thread id applies to that thread only).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 2);
+#endif
   for (;;) {
     std::function<void()> task;
     {

@@ -1,0 +1,162 @@
+// Argument checks shared by every operation (lib): value descriptions, sizes, and matrix inputs
+// (Float32Array + dim, { data, rows, cols }, { data, dims }) normalised to { data, rows, cols }
+// without copying. The binding repeats these checks with the same codes; these give the messages.
+import { types } from 'node:util';
+import { VlkError } from './errors';
+import type { NativeMatrix } from './loader';
+
+/** Short description of a value for messages: "null", "a Float64Array", "a number (1.5)". */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (types.isTypedArray(value)) return `a ${Object.prototype.toString.call(value).slice(8, -1)}`;
+  if (Array.isArray(value)) return 'an Array';
+  switch (typeof value) {
+    case 'number':
+      return `a number (${String(value)})`;
+    case 'string':
+      return `a string (${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)})`;
+    case 'boolean':
+      return String(value);
+    case 'bigint':
+      return `a bigint (${String(value)})`;
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return 'a symbol';
+    default: {
+      if (types.isArrayBuffer(value)) return 'an ArrayBuffer';
+      if (types.isSharedArrayBuffer(value)) return 'a SharedArrayBuffer';
+      if (types.isDataView(value)) return 'a DataView';
+      return 'an object';
+    }
+  }
+}
+
+/** A plain object (not null, an array or a function). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A non-negative integer size (rows, cols, dim). @throws VlkError ERR_VLK_SHAPE */
+export function readSize(value: unknown, name: string): number {
+  if (typeof value !== 'number') {
+    throw new VlkError('ERR_VLK_SHAPE', `${name}: expected a non-negative integer, got ${describe(value)}`);
+  }
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new VlkError('ERR_VLK_SHAPE', `${name}: ${String(value)} is not a non-negative integer <= 2^53 - 1`);
+  }
+  return value;
+}
+
+/** An optional boolean; undefined gives `fallback`. @throws VlkError ERR_VLK_INVALID_ARG */
+export function readFlag(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new VlkError('ERR_VLK_INVALID_ARG', `${name}: expected a boolean, got ${describe(value)}`);
+  }
+  return value;
+}
+
+// A detached ArrayBuffer refuses new views; an empty live one does not.
+function isDetached(array: Float32Array): boolean {
+  const buffer = array.buffer;
+  if (buffer.byteLength !== 0 || types.isSharedArrayBuffer(buffer)) return false;
+  try {
+    new Uint8Array(buffer);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+function checkLength(data: Float32Array, name: string, rows: number, cols: number): void {
+  const expected = rows * cols;
+  if (!Number.isSafeInteger(expected)) {
+    throw new VlkError('ERR_VLK_SHAPE', `${name}: rows x cols = ${rows} x ${cols} overflows the largest safe integer`);
+  }
+  if (data.length === expected) return;
+  if (data.byteLength === 0 && expected > 0) {
+    throw new VlkError(
+      'ERR_VLK_INVALID_ARG',
+      `${name}.data: byteLength is 0 (${isDetached(data) ? 'detached buffer' : 'empty buffer'}) ` +
+        `but rows x cols = ${rows} x ${cols} = ${expected}`,
+    );
+  }
+  throw new VlkError(
+    'ERR_VLK_SHAPE',
+    `${name}: data length ${data.length} is not rows x cols = ${rows} x ${cols} = ${expected}`,
+  );
+}
+
+const expectedMatrix = 'a Float32Array or a { data, rows, cols } view';
+
+/** A matrix argument after the checks that need no `dim`: a plain array, or a checked view. */
+export type MatrixArg = { plain: Float32Array } | { view: NativeMatrix };
+
+/**
+ * First phase for a matrix argument named `name` ("queries", "gallery"): its type, and for a view
+ * its shape and length. Both inputs pass this phase before plain arrays are split by dim.
+ * @throws VlkError ERR_VLK_TYPE, ERR_VLK_SHAPE, ERR_VLK_INVALID_ARG (detached)
+ */
+export function readMatrix(value: unknown, name: string): MatrixArg {
+  if (types.isTypedArray(value)) {
+    if (!types.isFloat32Array(value)) {
+      throw new VlkError('ERR_VLK_TYPE', `${name}: expected ${expectedMatrix}, got ${describe(value)}`);
+    }
+    return { plain: value };
+  }
+  if (!isRecord(value)) {
+    throw new VlkError('ERR_VLK_TYPE', `${name}: expected ${expectedMatrix}, got ${describe(value)}`);
+  }
+  const data = value.data;
+  if (!types.isFloat32Array(data)) {
+    throw new VlkError('ERR_VLK_TYPE', `${name}.data: expected a Float32Array, got ${describe(data)}`);
+  }
+  let rows: number;
+  let cols: number;
+  if (value.rows !== undefined || value.cols !== undefined) {
+    rows = readSize(value.rows, `${name}.rows`);
+    cols = readSize(value.cols, `${name}.cols`);
+  } else {
+    const dims = value.dims;
+    if (dims === undefined) {
+      throw new VlkError('ERR_VLK_SHAPE', `${name}: a view needs rows and cols, or dims: [rows, cols]`);
+    }
+    if (!Array.isArray(dims)) {
+      throw new VlkError('ERR_VLK_SHAPE', `${name}.dims: expected an array [rows, cols], got ${describe(dims)}`);
+    }
+    if (dims.length !== 2) {
+      throw new VlkError('ERR_VLK_SHAPE', `${name}.dims: expected [rows, cols], got ${dims.length} dimensions`);
+    }
+    rows = readSize(dims[0], `${name}.dims[0]`);
+    cols = readSize(dims[1], `${name}.dims[1]`);
+  }
+  checkLength(data, name, rows, cols);
+  return { view: { data, rows, cols } };
+}
+
+/**
+ * Second phase: a plain array split into rows of `dim` (options.dim), or a view checked against it.
+ * @throws VlkError ERR_VLK_INVALID_ARG (no dim, detached), ERR_VLK_EMPTY (dim 0), ERR_VLK_DIM_MISMATCH
+ */
+export function shapeMatrix(arg: MatrixArg, name: string, dim: number | undefined): NativeMatrix {
+  if ('view' in arg) {
+    if (dim !== undefined && arg.view.cols !== dim) {
+      throw new VlkError('ERR_VLK_DIM_MISMATCH', `${name}: cols ${arg.view.cols} differs from options.dim ${dim}`);
+    }
+    return arg.view;
+  }
+  const data = arg.plain;
+  if (dim === undefined) {
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.dim: required when ${name} is a plain Float32Array`);
+  }
+  if (dim === 0) throw new VlkError('ERR_VLK_EMPTY', 'options.dim: 0 (a row needs at least one column)');
+  if (data.length === 0 && isDetached(data)) {
+    throw new VlkError('ERR_VLK_INVALID_ARG', `${name}: the Float32Array's buffer is detached`);
+  }
+  if (data.length % dim !== 0) {
+    throw new VlkError('ERR_VLK_DIM_MISMATCH', `${name}: length ${data.length} is not a multiple of dim ${dim}`);
+  }
+  return { data, rows: data.length / dim, cols: dim };
+}

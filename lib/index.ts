@@ -1,0 +1,20 @@
+// Public entry of vlkernels (lib): exact batched top-k similarity search on the CPU through a
+// Node-API addon. Requiring it loads the native addon once (see loader.ts); the ESM entry
+// re-exports this module, so both share that one instance.
+export { search, searchSync } from './search';
+export { info, setIsa } from './info';
+export { AbortError, errorCodes, VlkError } from './errors';
+export type { NativeErrorCode, VlkErrorCode } from './errors';
+export type {
+  CudaInfo,
+  Info,
+  IsaName,
+  MatrixDimsView,
+  MatrixInput,
+  MatrixView,
+  Metric,
+  SearchOptions,
+  SearchResult,
+} from './types';
+export { binding } from './loader';
+export type { NativeBinding, NativeCancelToken, NativeInfo } from './loader';

@@ -1,0 +1,63 @@
+// Introspection and ISA override (lib): what the loaded addon runs (version, kernel path, paths
+// available, pool size, CUDA status) and a process-wide kernel-path override for tests and benches.
+import { fromNative, VlkError } from './errors';
+import { describe } from './args';
+import { binding, NAPI_VERSION, packageVersion } from './loader';
+import type { Info, IsaName } from './types';
+
+const isaNames: ReadonlySet<string> = new Set(['scalar', 'avx2', 'avx512']);
+
+/**
+ * Describes the loaded addon.
+ *
+ * @example
+ * ```ts
+ * import { info } from 'vlkernels';
+ * const { version, isa, isas, threads } = info();
+ * console.log(`vlkernels ${version}: ${isa} kernels (${isas.join(', ')} available), ${threads} threads`);
+ * ```
+ * @throws Nothing: the addon and its ISA configuration were checked when the package loaded.
+ */
+export function info(): Info {
+  const native = binding.info();
+  const result: Info = {
+    version: packageVersion,
+    isa: native.isa ?? 'none',
+    isas: native.isas,
+    detectedIsa: native.detectedIsa,
+    threads: native.threads,
+    queueDepth: native.queueDepth,
+    napiVersion: NAPI_VERSION,
+    cuda: { built: false, usable: false, reason: 'built without CUDA' },
+  };
+  if (native.isaError) result.isaError = native.isaError.message;
+  return result;
+}
+
+/**
+ * Overrides the kernel path for every call that starts afterwards, process-wide (all threads and
+ * workers); `null` restores the default (the detected path, capped by `VLK_FORCE_ISA`).
+ *
+ * @example
+ * ```ts
+ * import { info, setIsa } from 'vlkernels';
+ * for (const isa of info().isas) {
+ *   setIsa(isa as 'scalar' | 'avx2' | 'avx512');
+ *   // ... compare results across paths
+ * }
+ * setIsa(null);
+ * ```
+ * @throws VlkError ERR_VLK_INVALID_ARG for a name other than 'scalar', 'avx2', 'avx512' or null;
+ * ERR_VLK_UNSUPPORTED_ISA for a path above what this CPU (and VLK_FORCE_ISA) allow.
+ */
+export function setIsa(isa: IsaName | null): void {
+  if (isa !== null && isa !== undefined && (typeof isa !== 'string' || !isaNames.has(isa))) {
+    const got = typeof isa === 'string' ? `'${isa}'` : describe(isa);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `isa: expected 'scalar', 'avx2', 'avx512' or null, got ${got}`);
+  }
+  try {
+    binding.setIsa(isa ?? null);
+  } catch (err) {
+    throw fromNative(err, setIsa);
+  }
+}

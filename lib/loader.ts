@@ -1,0 +1,168 @@
+// Native addon loader (lib): finds build/Release, build/Debug or prebuilds/<platform>-<arch>
+// through node-gyp-build, and on failure explains what it looked for (platform, arch, libc,
+// Node-API version), every path it tried, the underlying error and the fix. Also rejects an
+// invalid VLK_FORCE_ISA at load. Loaded once per module instance: ESM re-exports this CJS build.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { SearchResult } from './types';
+import { VlkError, type VlkErrorCode } from './errors';
+
+/** Node-API version the addon is built against (binding.gyp NAPI_VERSION). */
+export const NAPI_VERSION = 8;
+
+/** The cancel token the binding hands out; `cancel()` sets the flag a running job polls. */
+export interface NativeCancelToken {
+  cancel(): void;
+  readonly cancelled: boolean;
+}
+
+/** What the binding's info() returns (lib/info.ts adds version and cuda). */
+export interface NativeInfo {
+  isa: string | null;
+  isaError?: { code: string; message: string };
+  isas: string[];
+  detectedIsa: string;
+  threads: number;
+  queueDepth: number;
+  inFlight: number;
+  napiVersion: number;
+}
+
+/** A normalised matrix argument as lib passes it to the binding. */
+export interface NativeMatrix {
+  data: Float32Array;
+  rows: number;
+  cols: number;
+}
+
+/** Options as lib passes them to the binding (already validated; k already clamped). */
+export interface NativeSearchOptions {
+  k: number;
+  metric: string;
+  threads?: number;
+}
+
+/** The raw Node-API module (native/binding/addon.cpp). */
+export interface NativeBinding {
+  searchSync(queries: unknown, gallery: unknown, options: unknown): SearchResult;
+  searchAsync(queries: unknown, gallery: unknown, options: unknown, token?: NativeCancelToken): Promise<SearchResult>;
+  createCancelToken(): NativeCancelToken;
+  info(): NativeInfo;
+  setIsa(isa: string | null): void;
+  _errorCodes(): string[];
+}
+
+function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name === 'vlkernels') return dir;
+    } catch {
+      // no readable package.json here; keep walking up
+    }
+    if (dirname(dir) === dir) return join(start, '..', '..');
+  }
+}
+
+/** The package folder (holds package.json, build/ in a checkout, prebuilds/ when installed). */
+export const packageRoot: string = findPackageRoot(__dirname);
+
+/** The package version from package.json. */
+export const packageVersion: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+function libcName(): string {
+  if (process.platform !== 'linux') return 'n/a';
+  try {
+    const report = process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined;
+    const glibc = report?.header?.glibcVersionRuntime;
+    return glibc ? `glibc ${glibc}` : 'musl';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function describeDir(dir: string, filter: (name: string) => boolean): string {
+  if (!existsSync(dir)) return 'missing';
+  try {
+    const files = readdirSync(dir).filter(filter);
+    return files.length ? `has ${files.join(', ')}` : 'no .node file';
+  } catch (err) {
+    return `unreadable (${(err as Error).message})`;
+  }
+}
+
+function loadError(cause: unknown): VlkError {
+  const { platform, arch } = process;
+  const tuple = `${platform}-${arch}`;
+  const isNode = (f: string) => f.endsWith('.node');
+  const dirs = [
+    [join(packageRoot, 'build', 'Release'), 'vlkernels.node'],
+    [join(packageRoot, 'build', 'Debug'), 'vlkernels.node'],
+    [join(packageRoot, 'prebuilds', tuple), '*.node'],
+    [join(dirname(process.execPath), 'prebuilds', tuple), '*.node'],
+  ];
+  const override = process.env.VLKERNELS_PREBUILD;
+  if (override) dirs.unshift([join(override, 'prebuilds', tuple), '*.node (VLKERNELS_PREBUILD)']);
+  const tried = dirs.map(([dir, file]) => `${join(dir, file)}: ${describeDir(dir, isNode)}`);
+  const shipped = existsSync(join(packageRoot, 'prebuilds'))
+    ? readdirSync(join(packageRoot, 'prebuilds')).join(', ') || 'none'
+    : 'none';
+  const napi = process.versions.napi ?? 'none';
+  const napiNote = Number(napi) >= NAPI_VERSION ? 'ok' : 'too old: upgrade Node.js to >= 20.9';
+  const message = [
+    `vlkernels: could not load the native addon for platform ${platform}, arch ${arch}, libc ${libcName()}`,
+    `(needs Node-API ${NAPI_VERSION}; this runtime has Node-API ${napi}: ${napiNote}; node ${process.versions.node}).`,
+    'Paths tried:',
+    ...tried.map((t) => `  ${t}`),
+    `Prebuilds shipped in this package: ${shipped}.`,
+    `Underlying error: ${cause instanceof Error ? cause.message.trim() : String(cause)}`,
+    'Fix: from a source checkout run "npm run build:all" (needs a C++17 compiler and python3), or install',
+    'vlkernels on a platform it ships a prebuild for (see the list above).',
+  ].join('\n');
+  return new VlkError('ERR_VLK_LOAD', message, { cause });
+}
+
+/**
+ * Loads the addon and checks the ISA configuration.
+ * @throws VlkError ERR_VLK_LOAD when no addon loads; ERR_VLK_INVALID_ARG or ERR_VLK_UNSUPPORTED_ISA
+ * when VLK_FORCE_ISA names an unknown path or one this CPU lacks.
+ */
+export function loadBinding(): NativeBinding {
+  let binding: NativeBinding;
+  try {
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
+    binding = nodeGypBuild(packageRoot);
+  } catch (err) {
+    throw loadError(err);
+  }
+  const state = binding.info();
+  if (state.isaError) {
+    throw new VlkError(
+      state.isaError.code as VlkErrorCode,
+      `${state.isaError.message}. This CPU supports ${state.isas.join(', ')} (detected ${state.detectedIsa}); ` +
+        'unset VLK_FORCE_ISA or set it to one of those.',
+    );
+  }
+  return binding;
+}
+
+/**
+ * The raw Node-API module, loaded once when the package is first required (shared by the CommonJS
+ * and ESM entries). For diagnostics and tests; its functions take already-validated arguments and
+ * throw plain Errors with a `code` rather than VlkError.
+ *
+ * @example
+ * ```ts
+ * import { binding, errorCodes } from 'vlkernels';
+ * console.log(binding._errorCodes().join() === errorCodes.join()); // true
+ * ```
+ * @throws VlkError ERR_VLK_LOAD (no addon for this platform), ERR_VLK_INVALID_ARG or
+ * ERR_VLK_UNSUPPORTED_ISA (bad VLK_FORCE_ISA), when the package is first required.
+ */
+export const binding: NativeBinding = loadBinding();

@@ -1,0 +1,169 @@
+// Exact batched top-k similarity search (lib): validation with named messages, then the binding's
+// searchSync (on this thread) or searchAsync (on the addon's pool; AbortSignal through a native
+// cancel token). Inputs are passed as zero-copy { data, rows, cols } views.
+import { abortError, fromNative, VlkError } from './errors';
+import { describe, isRecord, readFlag, readMatrix, readSize, shapeMatrix } from './args';
+import { binding, type NativeMatrix, type NativeSearchOptions } from './loader';
+import type { MatrixInput, SearchOptions, SearchResult } from './types';
+
+const metrics: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
+
+interface PreparedSearch {
+  queries: NativeMatrix;
+  gallery: NativeMatrix;
+  options: NativeSearchOptions;
+  signal: AbortSignal | undefined;
+}
+
+function isAbortSignal(value: unknown): value is AbortSignal {
+  if (value instanceof AbortSignal) return true;
+  // A signal from another realm (vm context) passes the same duck test Node's own APIs use.
+  return (
+    isRecord(value) &&
+    typeof value.aborted === 'boolean' &&
+    typeof value.addEventListener === 'function' &&
+    typeof value.removeEventListener === 'function'
+  );
+}
+
+// Runs a validation step; a VlkError it throws gets a stack that starts at the caller of `api`.
+function atApi<T>(step: () => T, api: Function): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof VlkError) Error.captureStackTrace(err, api);
+    throw err;
+  }
+}
+
+// Check order (and so the code for an input with several faults) matches native/binding/search.cpp.
+function prepare(queries: unknown, gallery: unknown, options: unknown, async: boolean): PreparedSearch {
+  if (!isRecord(options)) {
+    throw new VlkError('ERR_VLK_TYPE', `options: expected an object such as { k: 10 }, got ${describe(options)}`);
+  }
+  const queriesArg = readMatrix(queries, 'queries');
+  const galleryArg = readMatrix(gallery, 'gallery');
+  const dim = options.dim === undefined ? undefined : readSize(options.dim, 'options.dim');
+  const q = shapeMatrix(queriesArg, 'queries', dim);
+  const g = shapeMatrix(galleryArg, 'gallery', dim);
+  if (q.rows === 0 || q.cols === 0) throw new VlkError('ERR_VLK_EMPTY', `queries: shape ${q.rows} x ${q.cols} is empty`);
+  if (g.rows === 0 || g.cols === 0) throw new VlkError('ERR_VLK_EMPTY', `gallery: shape ${g.rows} x ${g.cols} is empty`);
+  if (q.cols !== g.cols) {
+    throw new VlkError('ERR_VLK_DIM_MISMATCH', `queries have ${q.cols} columns but gallery has ${g.cols}`);
+  }
+
+  const clamp = readFlag(options.clamp, 'options.clamp', false);
+  const n = g.rows;
+  const rawK = options.k;
+  const range = `is not an integer in 1..N (N = ${n})`;
+  if (typeof rawK !== 'number') throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${describe(rawK)} ${range}`);
+  let k: number = rawK;
+  if (!Number.isInteger(k) || k < 1) throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${k} ${range}`);
+  if (k > n) {
+    if (!clamp) throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${k} ${range}; pass clamp: true to search with k = N`);
+    k = n;
+  }
+
+  const metric = options.metric ?? 'ip';
+  if (typeof metric !== 'string' || !metrics.has(metric)) {
+    const got = typeof metric === 'string' ? `'${metric}'` : describe(metric);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'ip', 'cosine' or 'l2', got ${got}`);
+  }
+
+  const threads = options.threads;
+  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1)) {
+    const got = typeof threads === 'number' ? String(threads) : describe(threads);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.threads: ${got} is not an integer >= 1`);
+  }
+
+  let signal: AbortSignal | undefined;
+  if (async && options.signal !== undefined) {
+    if (!isAbortSignal(options.signal)) {
+      throw new VlkError('ERR_VLK_INVALID_ARG', `options.signal: expected an AbortSignal, got ${describe(options.signal)}`);
+    }
+    signal = options.signal;
+  }
+  const nativeOptions: NativeSearchOptions = threads === undefined ? { k, metric } : { k, metric, threads };
+  return { queries: q, gallery: g, options: nativeOptions, signal };
+}
+
+/**
+ * Exact top-k search of every query row against every gallery row, off the event loop: the work
+ * runs on the addon's own thread pool (never libuv's), so file and network I/O stay responsive.
+ *
+ * Results are sorted best first (ip/cosine: descending similarity; l2: ascending squared
+ * distance), ties broken by lower gallery index, identical whatever the thread count or ISA path.
+ * Inputs are read in place: do not mutate or transfer them until the promise settles.
+ *
+ * @param queries - Q x D queries (a Float32Array with `options.dim`, or a view).
+ * @param gallery - N x D gallery rows, same D.
+ * @param options - `k` (1..N), `metric` ('ip' default, 'cosine', 'l2'), `dim`, `threads`, `signal`, `clamp`.
+ * @returns `{ indices, scores, k, count }`, row-major count x k.
+ *
+ * @example
+ * ```ts
+ * import { search } from 'vlkernels';
+ * const gallery = new Float32Array(100_000 * 512);   // 100k embeddings, row-major
+ * const query = new Float32Array(512);
+ * const { indices, scores } = await search(query, gallery, { k: 10, dim: 512, metric: 'cosine' });
+ * ```
+ * @throws VlkError (as a rejection) with code ERR_VLK_TYPE (not a Float32Array / view, options not
+ * an object), ERR_VLK_DIM_MISMATCH, ERR_VLK_SHAPE, ERR_VLK_INVALID_K, ERR_VLK_NON_FINITE (NaN or
+ * Infinity in an input), ERR_VLK_EMPTY, ERR_VLK_INVALID_ARG (metric, threads, dim missing, detached
+ * buffer, signal), ERR_VLK_UNSUPPORTED_ISA, ERR_VLK_OUT_OF_MEMORY; AbortError (code ABORT_ERR,
+ * cause = signal.reason) when `signal` aborts.
+ */
+export async function search(
+  queries: MatrixInput,
+  gallery: MatrixInput,
+  options: SearchOptions,
+): Promise<SearchResult> {
+  const prepared = atApi(() => prepare(queries, gallery, options, true), search);
+  const { signal } = prepared;
+  if (signal === undefined) {
+    try {
+      return await binding.searchAsync(prepared.queries, prepared.gallery, prepared.options);
+    } catch (err) {
+      throw fromNative(err, search);
+    }
+  }
+  if (signal.aborted) throw abortError(signal);
+  const token = binding.createCancelToken();
+  const onAbort = () => token.cancel();
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await binding.searchAsync(prepared.queries, prepared.gallery, prepared.options, token);
+  } catch (err) {
+    if ((err as { code?: unknown } | null)?.code === 'ABORT_ERR') throw abortError(signal);
+    throw fromNative(err, search);
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * The same search on the calling thread (it blocks the event loop for its duration; it still uses
+ * the addon's pool for parallelism). Same contract as {@link search}; `signal` is ignored.
+ *
+ * @example
+ * ```ts
+ * import { searchSync } from 'vlkernels';
+ * const { indices, scores, k, count } = searchSync(
+ *   { data: queries, rows: 32, cols: 384 },
+ *   { data: gallery, rows: 10_000, cols: 384 },
+ *   { k: 5, metric: 'l2' },
+ * );
+ * const bestForQuery3 = indices[3 * k]; // row-major count x k
+ * ```
+ * @throws VlkError with code ERR_VLK_TYPE, ERR_VLK_DIM_MISMATCH, ERR_VLK_SHAPE, ERR_VLK_INVALID_K,
+ * ERR_VLK_NON_FINITE, ERR_VLK_EMPTY, ERR_VLK_INVALID_ARG, ERR_VLK_UNSUPPORTED_ISA or
+ * ERR_VLK_OUT_OF_MEMORY (see {@link search}).
+ */
+export function searchSync(queries: MatrixInput, gallery: MatrixInput, options: SearchOptions): SearchResult {
+  const prepared = atApi(() => prepare(queries, gallery, options, false), searchSync);
+  try {
+    return binding.searchSync(prepared.queries, prepared.gallery, prepared.options);
+  } catch (err) {
+    throw fromNative(err, searchSync);
+  }
+}

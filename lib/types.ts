@@ -1,0 +1,101 @@
+// Public types of the vlkernels API (lib): matrix inputs, search options and results, info().
+// Matrices are row-major float32; a view names its shape, a plain Float32Array takes options.dim.
+
+/** Similarity measure: inner product, cosine similarity, or squared Euclidean distance. */
+export type Metric = 'ip' | 'cosine' | 'l2';
+
+/** A kernel path. `info().isas` lists the ones this CPU (and `VLK_FORCE_ISA`) allow. */
+export type IsaName = 'scalar' | 'avx2' | 'avx512';
+
+/** A row-major `rows x cols` matrix over a Float32Array (its byteOffset is honoured, nothing is copied). */
+export interface MatrixView {
+  data: Float32Array;
+  rows: number;
+  cols: number;
+}
+
+/** A row-major matrix shaped by `dims: [rows, cols]`, as onnxruntime-node and transformers.js tensors are. */
+export interface MatrixDimsView {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+/**
+ * A matrix argument: a plain Float32Array (rows of `options.dim` values, the same dim for queries
+ * and gallery), a `{ data, rows, cols }` view, or a `{ data, dims: [rows, cols] }` tensor-like view.
+ * Inputs are read in place: do not mutate or transfer them until the call returns or settles.
+ *
+ * @example
+ * ```ts
+ * const a: MatrixInput = new Float32Array(10 * 512);                       // with options.dim = 512
+ * const b: MatrixInput = { data: big.subarray(512 * 100), rows: 50, cols: 512 }; // rows 100..149
+ * const c: MatrixInput = { data: tensor.data as Float32Array, dims: tensor.dims }; // [rows, cols]
+ * ```
+ */
+export type MatrixInput = Float32Array | MatrixView | MatrixDimsView;
+
+/**
+ * Options of {@link search} and {@link searchSync}.
+ *
+ * @example
+ * ```ts
+ * const options: SearchOptions = { k: 10, metric: 'cosine', dim: 512, signal: AbortSignal.timeout(1000) };
+ * ```
+ */
+export interface SearchOptions {
+  /** Results per query, an integer in 1..N (N = gallery rows); k > N is an error unless `clamp`. */
+  k: number;
+  /** Similarity measure, default `'ip'`. */
+  metric?: Metric;
+  /** Row length; required when an input is a plain Float32Array. */
+  dim?: number;
+  /** Parallel width (an integer >= 1); default: the thread-pool size (`info().threads`). */
+  threads?: number;
+  /** Cancels an asynchronous search (ignored by `searchSync`). */
+  signal?: AbortSignal;
+  /** With `true`, k > N searches with k = N instead of failing. */
+  clamp?: boolean;
+}
+
+/**
+ * Top-k lists, row-major `count x k`: row q holds the k best gallery rows for query q, best first
+ * (ip/cosine: descending similarity; l2: ascending squared distance), ties by lower index.
+ */
+export interface SearchResult {
+  /** Gallery row numbers, `count * k` entries. */
+  indices: Int32Array;
+  /** Similarities (ip, cosine) or squared Euclidean distances (l2), aligned with `indices`. */
+  scores: Float32Array;
+  /** Results per query (after clamping). */
+  k: number;
+  /** Number of queries (Q). */
+  count: number;
+}
+
+/** Whether the CUDA backend is compiled in and usable. */
+export interface CudaInfo {
+  built: boolean;
+  usable: boolean;
+  reason: string;
+}
+
+/** What {@link info} reports about the loaded addon. */
+export interface Info {
+  /** Package version. */
+  version: string;
+  /** Kernel path used by calls that start now. */
+  isa: string;
+  /** Every kernel path usable here (capped by `VLK_FORCE_ISA`), ascending. */
+  isas: string[];
+  /** Best path the CPU and OS support. */
+  detectedIsa: string;
+  /** Size of the native thread pool (`VLK_THREADS`, else the number of cores). */
+  threads: number;
+  /** Tasks queued on the pool and not yet started. */
+  queueDepth: number;
+  /** Node-API version the addon is built for. */
+  napiVersion: number;
+  cuda: CudaInfo;
+  /** Set only when the ISA configuration is invalid (a bad `VLK_FORCE_ISA`). */
+  isaError?: string;
+}

@@ -1,0 +1,46 @@
+// Module registration (binding): a context-aware Napi::Addon, one instance per Node environment
+// (main thread and each worker), holding that environment's state. Entry points live in one .cpp
+// per operation; this file only wires names to them.
+#include <napi.h>
+
+#include "common/addon_state.hpp"
+#include "common/cancel_token.hpp"
+#include "common/errors.hpp"
+#include "info.hpp"
+#include "search.hpp"
+
+namespace vlk {
+namespace binding {
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) {
+    state_.runner = JobRunner::Create(env);
+    state_.cancel_token = Napi::Persistent(CancelToken::Define(env));
+    DefineAddon(exports, {
+                             InstanceMethod<&Addon::SearchSync>("searchSync", napi_enumerable),
+                             InstanceMethod<&Addon::SearchAsync>("searchAsync", napi_enumerable),
+                             InstanceMethod<&Addon::CreateCancelToken>("createCancelToken", napi_enumerable),
+                             InstanceMethod<&Addon::Info>("info", napi_enumerable),
+                             InstanceMethod<&Addon::SetIsa>("setIsa", napi_enumerable),
+                             InstanceMethod<&Addon::ErrorCodes>("_errorCodes", napi_enumerable),
+                         });
+  }
+
+ private:
+  Napi::Value SearchSync(const Napi::CallbackInfo& info) { return binding::SearchSync(info, state_); }
+  Napi::Value SearchAsync(const Napi::CallbackInfo& info) { return binding::SearchAsync(info, state_); }
+  Napi::Value CreateCancelToken(const Napi::CallbackInfo& info) { return binding::CreateCancelToken(info, state_); }
+  Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
+  Napi::Value SetIsa(const Napi::CallbackInfo& info) { return binding::SetIsa(info); }
+  Napi::Value ErrorCodes(const Napi::CallbackInfo& info) { return binding::ErrorCodes(info); }
+
+  AddonState state_;
+};
+
+}  // namespace binding
+}  // namespace vlk
+
+// The macro pastes the name into an identifier, so it needs an unqualified one.
+using VlkAddon = vlk::binding::Addon;
+NODE_API_ADDON(VlkAddon)

@@ -1,0 +1,215 @@
+// Argument parsing helpers (binding/common). See args.hpp. Every check here repeats one in lib/
+// (which gives the same codes first); these exist so that no value reaching the addon directly
+// can make core read outside a buffer.
+#include "args.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+namespace vlk {
+namespace binding {
+
+namespace {
+
+const char* TypedArrayName(napi_typedarray_type type) {
+  switch (type) {
+    case napi_int8_array: return "Int8Array";
+    case napi_uint8_array: return "Uint8Array";
+    case napi_uint8_clamped_array: return "Uint8ClampedArray";
+    case napi_int16_array: return "Int16Array";
+    case napi_uint16_array: return "Uint16Array";
+    case napi_int32_array: return "Int32Array";
+    case napi_uint32_array: return "Uint32Array";
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_bigint64_array: return "BigInt64Array";
+    case napi_biguint64_array: return "BigUint64Array";
+    default: return "typed array";
+  }
+}
+
+bool IsSafeSize(double v) { return std::isfinite(v) && v >= 0 && std::floor(v) == v && v <= 9007199254740991.0; }
+
+std::string SizeText(int64_t v) { return std::to_string(v); }
+
+// rows x cols with overflow and 2^53 checks.
+bool MulSize(int64_t a, int64_t b, int64_t* out) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r) || r > kMaxSafeInteger) return false;
+  *out = r;
+  return true;
+}
+
+bool IsDetached(const Napi::TypedArray& array) {
+  napi_value buffer = nullptr;
+  if (napi_get_typedarray_info(array.Env(), array, nullptr, nullptr, nullptr, &buffer, nullptr) != napi_ok)
+    return false;
+  bool detached = false;
+  return napi_is_detached_arraybuffer(array.Env(), buffer, &detached) == napi_ok && detached;
+}
+
+// data: the Float32Array of a view (or the plain input); rows*cols must equal its length.
+Status CheckLength(const Napi::Float32Array& data, const std::string& name, int64_t rows, int64_t cols) {
+  int64_t expected = 0;
+  if (!MulSize(rows, cols, &expected)) {
+    return Status(Code::kShape, name + ": rows x cols = " + SizeText(rows) + " x " + SizeText(cols) +
+                                    " overflows the largest safe integer");
+  }
+  const int64_t length = static_cast<int64_t>(data.ElementLength());
+  if (length == expected) return Status::Ok();
+  if (data.ByteLength() == 0 && expected > 0) {
+    return Status(Code::kInvalidArg, name + ".data: byteLength is 0 (" +
+                                         (IsDetached(data) ? "detached buffer" : "empty buffer") +
+                                         ") but rows x cols = " + SizeText(rows) + " x " +
+                                         SizeText(cols) + " = " + SizeText(expected));
+  }
+  return Status(Code::kShape, name + ": data length " + SizeText(length) + " is not rows x cols = " +
+                                  SizeText(rows) + " x " + SizeText(cols) + " = " + SizeText(expected));
+}
+
+bool IsFloat32Array(Napi::Value v) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+}
+
+}  // namespace
+
+std::string FormatNumber(double value) {
+  if (std::isnan(value)) return "NaN";
+  if (std::isinf(value)) return value > 0 ? "Infinity" : "-Infinity";
+  if (value == 0) return "0";
+  char buf[40];
+  if (std::floor(value) == value && std::fabs(value) < 1e21) {
+    std::snprintf(buf, sizeof(buf), "%.0f", value);
+    return buf;
+  }
+  // Shortest text that reads back to the same double, as JS prints it.
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buf, sizeof(buf), "%.*g", precision, value);
+    if (std::strtod(buf, nullptr) == value) break;
+  }
+  return buf;
+}
+
+bool IsObject(Napi::Value value) { return value.IsObject(); }
+
+std::string Describe(Napi::Value value) {
+  switch (value.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return value.As<Napi::Boolean>().Value() ? "true" : "false";
+    case napi_number: return "a number (" + FormatNumber(value.As<Napi::Number>().DoubleValue()) + ")";
+    case napi_string: return "a string";
+    case napi_symbol: return "a symbol";
+    case napi_bigint: return "a bigint";
+    case napi_function: return "a function";
+    case napi_external: return "an external";
+    case napi_object:
+      if (value.IsTypedArray()) return std::string("a ") + TypedArrayName(value.As<Napi::TypedArray>().TypedArrayType());
+      if (value.IsArray()) return "an Array";
+      if (value.IsArrayBuffer()) return "an ArrayBuffer";
+      if (value.IsDataView()) return "a DataView";
+      return "an object";
+  }
+  return "a value";
+}
+
+Status ReadSize(Napi::Value value, const std::string& name, int64_t* out) {
+  if (!value.IsNumber()) {
+    return Status(Code::kShape, name + ": expected a non-negative integer, got " + Describe(value));
+  }
+  const double v = value.As<Napi::Number>().DoubleValue();
+  if (!IsSafeSize(v)) {
+    return Status(Code::kShape, name + ": " + FormatNumber(v) + " is not a non-negative integer <= 2^53 - 1");
+  }
+  *out = static_cast<int64_t>(v);
+  return Status::Ok();
+}
+
+Status ReadFlag(Napi::Value value, const std::string& name, bool fallback, bool* out) {
+  if (value.IsUndefined()) {
+    *out = fallback;
+    return Status::Ok();
+  }
+  if (!value.IsBoolean()) return Status(Code::kInvalidArg, name + ": expected a boolean, got " + Describe(value));
+  *out = value.As<Napi::Boolean>().Value();
+  return Status::Ok();
+}
+
+Status ReadMatrix(Napi::Value value, const char* name_c, MatrixArg* out) {
+  const std::string name = name_c;
+  if (value.IsTypedArray()) {
+    if (!IsFloat32Array(value)) {
+      return Status(Code::kType, name + ": expected a Float32Array or a { data, rows, cols } view, got " +
+                                     Describe(value));
+    }
+    out->array = value.As<Napi::Float32Array>();
+    out->plain = true;
+    return Status::Ok();
+  }
+  if (!value.IsObject() || value.IsArray() || value.IsFunction()) {
+    return Status(Code::kType, name + ": expected a Float32Array or a { data, rows, cols } view, got " +
+                                   Describe(value));
+  }
+  Napi::Object view = value.As<Napi::Object>();
+  Napi::Value data_value = view.Get("data");
+  if (!IsFloat32Array(data_value)) {
+    return Status(Code::kType, name + ".data: expected a Float32Array, got " + Describe(data_value));
+  }
+  Napi::Float32Array data = data_value.As<Napi::Float32Array>();
+  int64_t rows = 0;
+  int64_t cols = 0;
+  Napi::Value rows_value = view.Get("rows");
+  Napi::Value cols_value = view.Get("cols");
+  if (!rows_value.IsUndefined() || !cols_value.IsUndefined()) {
+    VLK_RETURN_IF_ERROR(ReadSize(rows_value, name + ".rows", &rows));
+    VLK_RETURN_IF_ERROR(ReadSize(cols_value, name + ".cols", &cols));
+  } else {
+    Napi::Value dims_value = view.Get("dims");
+    if (dims_value.IsUndefined()) {
+      return Status(Code::kShape, name + ": a view needs rows and cols, or dims: [rows, cols]");
+    }
+    if (!dims_value.IsArray()) {
+      return Status(Code::kShape, name + ".dims: expected an array [rows, cols], got " + Describe(dims_value));
+    }
+    Napi::Array dims = dims_value.As<Napi::Array>();
+    if (dims.Length() != 2) {
+      return Status(Code::kShape, name + ".dims: expected [rows, cols], got " + std::to_string(dims.Length()) +
+                                      " dimensions");
+    }
+    VLK_RETURN_IF_ERROR(ReadSize(dims.Get(uint32_t{0}), name + ".dims[0]", &rows));
+    VLK_RETURN_IF_ERROR(ReadSize(dims.Get(uint32_t{1}), name + ".dims[1]", &cols));
+  }
+  VLK_RETURN_IF_ERROR(CheckLength(data, name, rows, cols));
+  out->array = data;
+  out->plain = false;
+  out->view = MatrixView<const float>(data.Data(), rows, cols);
+  return Status::Ok();
+}
+
+Status ShapeMatrix(const char* name_c, bool has_dim, int64_t dim, MatrixArg* arg) {
+  const std::string name = name_c;
+  if (!arg->plain) {
+    if (has_dim && arg->view.cols != dim) {
+      return Status(Code::kDimMismatch, name + ": cols " + SizeText(arg->view.cols) + " differs from options.dim " +
+                                            SizeText(dim));
+    }
+    return Status::Ok();
+  }
+  const Napi::Float32Array& data = arg->array;
+  if (!has_dim) return Status(Code::kInvalidArg, "options.dim: required when " + name + " is a plain Float32Array");
+  if (dim == 0) return Status(Code::kEmpty, "options.dim: 0 (a row needs at least one column)");
+  const int64_t length = static_cast<int64_t>(data.ElementLength());
+  if (length == 0 && IsDetached(data)) {
+    return Status(Code::kInvalidArg, name + ": the Float32Array's buffer is detached");
+  }
+  if (length % dim != 0) {
+    return Status(Code::kDimMismatch, name + ": length " + SizeText(length) + " is not a multiple of dim " +
+                                          SizeText(dim));
+  }
+  arg->view = MatrixView<const float>(data.Data(), length / dim, dim);
+  return Status::Ok();
+}
+
+}  // namespace binding
+}  // namespace vlk

@@ -1,0 +1,56 @@
+// Argument parsing shared by every binding op (binding/common): numbers and sizes, value
+// descriptions for messages, and matrix inputs (Float32Array + dim, { data, rows, cols },
+// { data, dims: [rows, cols] }) turned into zero-copy core views (byteOffset included).
+// Bad input yields a Status (never a crash); only a throwing user getter raises a JS exception.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "common/matrix.hpp"
+#include "common/status.hpp"
+
+namespace vlk {
+namespace binding {
+
+/// Largest integer a JS number holds exactly (2^53 - 1); sizes above it are kShape.
+constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
+
+/// JS-like number text: "1.5", "NaN", "Infinity", "-3".
+std::string FormatNumber(double value);
+
+/// Short description for messages: "undefined", "null", "a number (1.5)", "a Float64Array", ...
+std::string Describe(Napi::Value value);
+
+/// True for a JS object (including arrays and functions), false for null and primitives.
+bool IsObject(Napi::Value value);
+
+/// A non-negative integer size <= 2^53 - 1 (rows, cols, dim). kShape naming `name` otherwise.
+Status ReadSize(Napi::Value value, const std::string& name, int64_t* out);
+
+/// An optional boolean flag: undefined is `fallback`; anything but a boolean is kInvalidArg.
+Status ReadFlag(Napi::Value value, const std::string& name, bool fallback, bool* out);
+
+/// A matrix argument: a read-only view into the caller's Float32Array (no copy) and the typed
+/// array itself, which an async job keeps referenced until it completes.
+struct MatrixArg {
+  MatrixView<const float> view;
+  Napi::Float32Array array;
+  bool plain = false;  // a bare Float32Array: rows and cols come from options.dim (ShapeMatrix)
+};
+
+/// First phase for `value` named `name` ("queries", "gallery"): the type, and for a view its
+/// rows/cols (or dims) and length; both inputs pass it before plain arrays are split by dim.
+/// Errors: kType (not a Float32Array or view object, or data not a Float32Array), kShape (bad
+/// rows/cols/dims, length != rows*cols), kInvalidArg (detached view data).
+Status ReadMatrix(Napi::Value value, const char* name, MatrixArg* out);
+
+/// Second phase: a plain array split into rows of `dim` (has_dim: options.dim given), or a view
+/// checked against it. Errors: kInvalidArg (plain array without dim, detached), kEmpty (dim 0),
+/// kDimMismatch (length not a multiple of dim, or view cols != dim).
+Status ShapeMatrix(const char* name, bool has_dim, int64_t dim, MatrixArg* arg);
+
+}  // namespace binding
+}  // namespace vlk

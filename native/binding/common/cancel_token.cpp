@@ -1,0 +1,31 @@
+// Cancel token (binding/common). See cancel_token.hpp.
+#include "cancel_token.hpp"
+
+#include "async_job.hpp"
+
+namespace vlk {
+namespace binding {
+
+Napi::Function CancelToken::Define(Napi::Env env) {
+  return DefineClass(env, "CancelToken",
+                     {
+                         InstanceMethod<&CancelToken::Cancel>("cancel"),
+                         InstanceAccessor<&CancelToken::Cancelled>("cancelled"),
+                     });
+}
+
+CancelToken::CancelToken(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<CancelToken>(info), flag_(std::make_shared<CancelFlag>()) {}
+
+Napi::Value CancelToken::Cancel(const Napi::CallbackInfo& info) {
+  flag_->cancel();
+  if (std::shared_ptr<JobRunner> runner = runner_.lock()) runner->CancelQueued(info.Env(), flag_.get());
+  return info.Env().Undefined();
+}
+
+Napi::Value CancelToken::Cancelled(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), flag_->cancelled());
+}
+
+}  // namespace binding
+}  // namespace vlk

@@ -1,0 +1,22 @@
+// Search entry points of the binding (binding): argument parsing into core views, output
+// allocation on the JS thread, then core::search on the JS thread (sync) or the pool (async).
+#pragma once
+
+#include <napi.h>
+
+#include "common/addon_state.hpp"
+
+namespace vlk {
+namespace binding {
+
+/// searchSync(queries, gallery, options) -> { indices: Int32Array, scores: Float32Array, k, count }.
+/// Runs core::search on the calling (JS) thread, parallel inside through the pool. Throws an Error
+/// with .code on any failure.
+Napi::Value SearchSync(const Napi::CallbackInfo& info, AddonState& state);
+
+/// searchAsync(queries, gallery, options, token?) -> Promise of the same result. Inputs are
+/// referenced until the job settles; callers must not mutate or transfer them before then.
+Napi::Value SearchAsync(const Napi::CallbackInfo& info, AddonState& state);
+
+}  // namespace binding
+}  // namespace vlk
