@@ -3,7 +3,7 @@
 // cancel token). Inputs are passed as zero-copy { data, rows, cols } views.
 import { abortError, fromNative, VlkError } from './errors';
 import { describe, isRecord, readFlag, readMatrix, readSize, shapeMatrix } from './args';
-import { binding, type NativeMatrix, type NativeSearchOptions } from './loader';
+import { binding, type NativeCancelToken, type NativeMatrix, type NativeSearchOptions } from './loader';
 import type { MatrixInput, SearchOptions, SearchResult } from './types';
 
 const metrics: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
@@ -129,16 +129,41 @@ export async function search(
   }
   if (signal.aborted) throw abortError(signal);
   const token = binding.createCancelToken();
-  const onAbort = () => token.cancel();
-  signal.addEventListener('abort', onAbort, { once: true });
+  const release = watchSignal(signal, token);
   try {
     return await binding.searchAsync(prepared.queries, prepared.gallery, prepared.options, token);
   } catch (err) {
     if ((err as { code?: unknown } | null)?.code === 'ABORT_ERR') throw abortError(signal);
     throw fromNative(err, search);
   } finally {
-    signal.removeEventListener('abort', onAbort);
+    release();
   }
+}
+
+// One 'abort' listener per signal, fanned out to every call in flight on it: a service that
+// shares one signal across many searches never trips Node's MaxListenersExceededWarning.
+const watched = new WeakMap<AbortSignal, { tokens: Set<NativeCancelToken>; onAbort: () => void }>();
+
+function watchSignal(signal: AbortSignal, token: NativeCancelToken): () => void {
+  let entry = watched.get(signal);
+  if (entry === undefined) {
+    const tokens = new Set<NativeCancelToken>();
+    const onAbort = () => {
+      for (const t of tokens) t.cancel();
+    };
+    entry = { tokens, onAbort };
+    watched.set(signal, entry);
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+  const current = entry;
+  current.tokens.add(token);
+  return () => {
+    current.tokens.delete(token);
+    if (current.tokens.size === 0 && watched.get(signal) === current) {
+      watched.delete(signal);
+      signal.removeEventListener('abort', current.onAbort);
+    }
+  };
 }
 
 /**
