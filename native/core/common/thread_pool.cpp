@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <memory>
 
@@ -13,6 +14,32 @@
 #endif
 
 namespace vlk {
+
+namespace {
+
+// Waking a sleeping thread can take milliseconds on a virtual machine (the host must reschedule a
+// halted vCPU), which would dwarf a 3 ms search. So a thread that expects work soon spins for a
+// short while before it sleeps, as BLAS thread pools do.
+constexpr auto kWorkerSpin = std::chrono::microseconds(250);
+constexpr auto kJoinSpin = std::chrono::microseconds(2000);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+template <class Pred>
+bool spin_until(Pred ready, std::chrono::microseconds budget) {
+  const auto end = std::chrono::steady_clock::now() + budget;
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= end) return false;
+    cpu_relax();
+  }
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads < 1) threads = 1;
@@ -33,6 +60,7 @@ void ThreadPool::submit(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(task));
+    queued_.fetch_add(1, std::memory_order_release);
   }
   cv_.notify_one();
 }
@@ -49,17 +77,19 @@ void ThreadPool::worker_loop() {
   setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 2);
 #endif
   for (;;) {
+    spin_until([this] { return queued_.load(std::memory_order_acquire) > 0; }, kWorkerSpin);
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      ++idle_;
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      --idle_;
       if (queue_.empty()) return;  // stopping and drained
       task = std::move(queue_.front());
       queue_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
+      running_.fetch_add(1, std::memory_order_relaxed);
     }
     task();
+    running_.fetch_sub(1, std::memory_order_release);
   }
 }
 
@@ -102,16 +132,17 @@ void ThreadPool::parallel_for(int64_t n, int width, const std::function<void(int
   auto state = std::make_shared<ForState>();
   state->fn = &fn;
   state->n = n;
-  int64_t idle;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    idle = std::max<int64_t>(0, idle_ - static_cast<int64_t>(queue_.size()));
-  }
+  // Only idle workers are recruited: under load each operation runs on its own thread.
+  const int64_t idle = std::max<int64_t>(
+      0, size() - running_.load(std::memory_order_relaxed) - queued_.load(std::memory_order_relaxed));
   const int64_t helpers = std::min<int64_t>({width - 1, n - 1, idle});
   // A helper that starts after every index is claimed returns at once without touching fn, so the
   // caller may return (and fn may die) while late helpers still hold the state.
   for (int64_t h = 0; h < helpers; ++h) submit([state] { state->drain(); });
   state->drain();
+  if (spin_until([&] { return state->done.load(std::memory_order_acquire) == n; }, kJoinSpin)) {
+    return;
+  }
   std::unique_lock<std::mutex> lock(state->mu);
   state->cv.wait(lock, [&] { return state->done.load(std::memory_order_acquire) == n; });
 }

@@ -3,6 +3,7 @@
 // so a job running on a worker can fan out without deadlock even when every worker is busy.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -42,7 +43,8 @@ class ThreadPool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;
   std::vector<std::thread> workers_;
-  int idle_ = 0;  // workers waiting for a task
+  std::atomic<int64_t> queued_{0};   // tasks in queue_ (read without the lock while spinning)
+  std::atomic<int> running_{0};      // workers inside a task
   bool stopping_ = false;
 };
 
