@@ -335,7 +335,9 @@ void run_part(const SearchArgs& args, const SearchKernels& kern, const Context& 
   const int64_t d = args.gallery.cols;
   const int nr = kern.panel_width;
   const bool fused = kern.scan_rows != nullptr && part.nq <= kern.small_queries;
-  AlignedFloats panel(fused ? 16 : static_cast<size_t>(nr) * static_cast<size_t>(d));
+  // The fused kernel uses the buffer as a 16-row staging block (see search_kernel_avx512.cpp).
+  AlignedFloats panel(fused ? 16 * static_cast<size_t>(((d + 15) & ~int64_t(15)) + 16)
+                            : static_cast<size_t>(nr) * static_cast<size_t>(d));
   std::vector<float> norms2(static_cast<size_t>(nr));
   std::vector<float> aux(static_cast<size_t>(nr));
 

@@ -27,7 +27,8 @@ enum class ScanKey : int { kIp = 0, kCosine = 1, kL2 = 2 };
 using AcceptFn = void (*)(void* sink, int64_t q, int64_t row0, const float* keys, uint32_t lanes);
 
 struct ScanArgs {
-  const float* panel = nullptr;     // D x NR, see above
+  const float* panel = nullptr;     // D x NR, see above (scan_rows: 16 x (round_up(D, 16) + 16)
+                                    // floats of scratch)
   const float* lane_aux = nullptr;  // NR values per ScanKey (unused for kIp)
   int64_t dim = 0;                  // D
   int nrows = 0;                    // valid lanes in the panel (1..NR)

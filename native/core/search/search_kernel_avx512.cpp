@@ -159,66 +159,105 @@ inline void lane_masks(int nrows, __mmask16* v0, __mmask16* v1) {
   *v1 = static_cast<__mmask16>(valid >> 16);
 }
 
-// Fused small-query path: per 16 x 16 block, transpose in registers and feed the columns to the
-// accumulators in d order (the same fma chain as tile()), so nothing is stored and the gallery is
-// read once at memory speed.
-template <int M, bool kFullCols>
-inline void fused_block(const float* g, int64_t stride, int nrows, int64_t d0, int w,
-                        const float* qpack, int64_t dim, __m512 (&acc)[M][2], __m512 (&norm)[2],
-                        __mmask16& bad) {
-  const __mmask16 cols = static_cast<__mmask16>(kFullCols ? 0xFFFF : ((1u << w) - 1));
-#pragma GCC unroll 2
-  for (int h = 0; h < 2; ++h) {
-    __m512 r[16];
-#pragma GCC unroll 16
-    for (int i = 0; i < 16; ++i) {
-      const int j = 16 * h + i;
-      const float* src = g + j * stride + d0;
-      r[i] = j < nrows ? (kFullCols ? _mm512_loadu_ps(src) : _mm512_maskz_loadu_ps(cols, src))
-                       : _mm512_setzero_ps();
-    }
-    transpose16(r);
-#pragma GCC unroll 16
-    for (int c = 0; c < 16; ++c) {
-      if (!kFullCols && c >= w) break;
-      norm[h] = _mm512_fmadd_ps(r[c], r[c], norm[h]);
-      bad |= _mm512_fpclass_ps_mask(r[c], 0x01 | 0x08 | 0x10 | 0x80);
+// Fused small-query path. Each 16-row half panel is copied, in address order, into a scratch
+// block (the next half panel is prefetched into L2 meanwhile, also in address order): sequential
+// reads stream at full memory bandwidth, where reading 16-32 rows in step does not. Each 16 x 16
+// block of the scratch is then transposed in registers and its columns feed the accumulators in
+// d order (the same fma chain as tile()), so results are identical to the packed path.
+// One 16 x 16 block of the stage (rows past `rows` are masked to zero). Half of the transpose is
+// done by loads: register t of group b gathers, in its 128-bit lane L, columns 4b..4b+3 of row
+// 4L + t (one plain and three masked broadcast loads, cheap from L1), so only the in-lane 4 x 4
+// transposes need shuffles: 32 per block instead of 64, and shuffles bound this path.
+template <int M, int H, bool kFullCols>
+inline void fused_block(const float* stage, int64_t sd, __mmask16 valid, int64_t d0, int w,
+                        const float* qpack, __m512 (&acc)[M][2], __m512& norm, __mmask16& bad) {
+  __m512 o[16];
 #pragma GCC unroll 4
-      for (int i = 0; i < M; ++i) {
-        acc[i][h] = _mm512_fmadd_ps(_mm512_set1_ps(qpack[(d0 + c) * M + i]), r[c], acc[i][h]);
-      }
+  for (int b = 0; b < 4; ++b) {
+    const float* base = stage + d0 + 4 * b;
+    __m512 x[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      x[t] = _mm512_broadcast_f32x4(_mm_load_ps(base + t * sd));
+      x[t] = _mm512_mask_broadcast_f32x4(x[t], 0x00F0, _mm_load_ps(base + (4 + t) * sd));
+      x[t] = _mm512_mask_broadcast_f32x4(x[t], 0x0F00, _mm_load_ps(base + (8 + t) * sd));
+      x[t] = _mm512_mask_broadcast_f32x4(x[t], 0xF000, _mm_load_ps(base + (12 + t) * sd));
+    }
+    const __m512d t0 = _mm512_castps_pd(_mm512_unpacklo_ps(x[0], x[1]));
+    const __m512d t1 = _mm512_castps_pd(_mm512_unpackhi_ps(x[0], x[1]));
+    const __m512d t2 = _mm512_castps_pd(_mm512_unpacklo_ps(x[2], x[3]));
+    const __m512d t3 = _mm512_castps_pd(_mm512_unpackhi_ps(x[2], x[3]));
+    // Lane j of o[c] is row j; stage rows past the panel hold stale data and become 0.
+    o[4 * b + 0] = _mm512_maskz_mov_ps(valid, _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2)));
+    o[4 * b + 1] = _mm512_maskz_mov_ps(valid, _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2)));
+    o[4 * b + 2] = _mm512_maskz_mov_ps(valid, _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3)));
+    o[4 * b + 3] = _mm512_maskz_mov_ps(valid, _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3)));
+  }
+#pragma GCC unroll 16
+  for (int c = 0; c < 16; ++c) {
+    if (!kFullCols && c >= w) break;
+    norm = _mm512_fmadd_ps(o[c], o[c], norm);
+    bad |= _mm512_fpclass_ps_mask(o[c], 0x01 | 0x08 | 0x10 | 0x80);
+#pragma GCC unroll 4
+    for (int i = 0; i < M; ++i) {
+      acc[i][H] = _mm512_fmadd_ps(_mm512_set1_ps(qpack[(d0 + c) * M + i]), o[c], acc[i][H]);
     }
   }
-  (void)dim;
+}
+
+// Rows [16H, 16H + 16) of the panel.
+template <int M, int H>
+inline void fused_half(const float* g, int64_t stride, const ScanArgs& a, float* stage,
+                       __m512 (&acc)[M][2], __m512& norm, __mmask16& bad) {
+  const int rows = a.nrows - 16 * H < 16 ? a.nrows - 16 * H : 16;
+  if (rows <= 0) return;
+  const int64_t dim = a.dim;
+  // Stage row stride: D rounded up to 16 floats (aligned loads) plus one cache line, so the 16
+  // rows of a block fall in different L1 sets (a power-of-two stride would put them in two).
+  const int64_t sd = ((dim + 15) & ~int64_t(15)) + 16;
+  for (int i = 0; i < rows; ++i) {
+    const float* src = g + (16 * H + i) * stride;
+    float* dst = stage + i * sd;
+    int64_t c = 0;
+    for (; c + 16 <= dim; c += 16) _mm512_store_ps(dst + c, _mm512_loadu_ps(src + c));
+    if (c < dim) {  // the tail block is stored whole: columns past D read as zeros
+      const __mmask16 m = static_cast<__mmask16>((1u << (dim - c)) - 1);
+      _mm512_store_ps(dst + c, _mm512_maskz_loadu_ps(m, src + c));
+    }
+  }
+  const __mmask16 valid = static_cast<__mmask16>(rows >= 16 ? 0xFFFF : ((1u << rows) - 1));
+  // The next 16 rows, in address order, spread over this half's blocks (a prefetch never faults).
+  const uintptr_t next = reinterpret_cast<uintptr_t>(g + (16 * H + 16) * stride);
+  const int64_t blocks = (dim + 15) / 16;
+  const int64_t lines = stride == dim ? (16 * dim * 4 + 63) / 64 : 0;
+  const int64_t per_block = (lines + blocks - 1) / blocks;
+  const int64_t full = dim - dim % 16;
+  int64_t line = 0;
+  for (int64_t d0 = 0; d0 < full; d0 += 16) {
+    for (int64_t l = 0; l < per_block && line < lines; ++l, ++line) {
+      _mm_prefetch(reinterpret_cast<const char*>(next + uintptr_t(line * 64)), _MM_HINT_T1);
+    }
+    fused_block<M, H, true>(stage, sd, valid, d0, 16, a.qpack, acc, norm, bad);
+  }
+  if (full < dim) {
+    fused_block<M, H, false>(stage, sd, valid, full, static_cast<int>(dim - full), a.qpack, acc,
+                             norm, bad);
+  }
 }
 
 template <int M, ScanKey K>
 bool fused(const float* g, int64_t stride, const ScanArgs& a) {
   __m512 acc[M][2];
   for (int i = 0; i < M; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  __m512 norm[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  __m512 norm0 = _mm512_setzero_ps(), norm1 = _mm512_setzero_ps();
   __mmask16 bad = 0;
-  const int64_t full = a.dim - a.dim % 16;
-  // The block reads walk 32 rows in step, which the hardware prefetcher tracks poorly; rows are
-  // contiguous here, so pull the next panel into L2 in address order, an equal slice per block.
-  const uintptr_t next = reinterpret_cast<uintptr_t>(g + kNr * stride);
-  const int64_t blocks = (a.dim + 15) / 16;
-  const int64_t lines_per_block = stride == a.dim ? (kNr * a.dim * 4 / 64 + blocks - 1) / blocks : 0;
-  for (int64_t d0 = 0; d0 < full; d0 += 16) {
-    const uintptr_t pf = next + uintptr_t((d0 / 16) * lines_per_block * 64);
-    for (int64_t l = 0; l < lines_per_block; ++l) {
-      _mm_prefetch(reinterpret_cast<const char*>(pf + uintptr_t(l * 64)), _MM_HINT_T1);
-    }
-    fused_block<M, true>(g, stride, a.nrows, d0, 16, a.qpack, a.dim, acc, norm, bad);
-  }
-  if (full < a.dim) {
-    fused_block<M, false>(g, stride, a.nrows, full, static_cast<int>(a.dim - full), a.qpack,
-                          a.dim, acc, norm, bad);
-  }
+  float* stage = const_cast<float*>(a.panel);  // scratch: 16 x (round_up(D, 16) + 16) floats
+  fused_half<M, 0>(g, stride, a, stage, acc, norm0, bad);
+  fused_half<M, 1>(g, stride, a, stage, acc, norm1, bad);
   if (bad != 0) return false;
   alignas(64) float n2[kNr];
-  _mm512_store_ps(n2, norm[0]);
-  _mm512_store_ps(n2 + 16, norm[1]);
+  _mm512_store_ps(n2, norm0);
+  _mm512_store_ps(n2 + 16, norm1);
   alignas(64) float aux[kNr] = {};
   if (!a.prepare_lanes(a.lanes_ctx, n2, a.nrows, aux)) return false;  // also the overflow check
   __mmask16 v0, v1;
