@@ -7,6 +7,7 @@ export { AbortError, errorCodes, VlkError } from './errors';
 export type { NativeErrorCode, VlkErrorCode } from './errors';
 export type {
   CudaInfo,
+  ExcludeLists,
   Info,
   IsaName,
   MatrixDimsView,

@@ -40,6 +40,8 @@ export interface NativeSearchOptions {
   k: number;
   metric: string;
   threads?: number;
+  exclude?: unknown;
+  allow?: unknown;
 }
 
 /** The raw Node-API module (native/binding/addon.cpp). */

@@ -84,6 +84,10 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
     signal = options.signal;
   }
   const nativeOptions: NativeSearchOptions = threads === undefined ? { k, metric } : { k, metric, threads };
+  // Filters are checked (types, lengths, ranges) and copied by the binding, whose messages name
+  // the option and the numbers.
+  if (options.exclude !== undefined) nativeOptions.exclude = options.exclude;
+  if (options.allow !== undefined) nativeOptions.allow = options.allow;
   return { queries: q, gallery: g, options: nativeOptions, signal };
 }
 
@@ -97,8 +101,10 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
  *
  * @param queries - Q x D queries (a Float32Array with `options.dim`, or a view).
  * @param gallery - N x D gallery rows, same D.
- * @param options - `k` (1..N), `metric` ('ip' default, 'cosine', 'l2'), `dim`, `threads`, `signal`, `clamp`.
- * @returns `{ indices, scores, k, count }`, row-major count x k.
+ * @param options - `k` (1..N), `metric` ('ip' default, 'cosine', 'l2'), `dim`, `threads`, `signal`, `clamp`,
+ *   and the filters `exclude` (rows a query must not return) and `allow` (rows any query may return).
+ * @returns `{ indices, scores, k, count, counts }`, row-major count x k; `counts[q]` < k only when a
+ *   filter left query q fewer allowed rows (the rest of its row is index -1, score NaN).
  *
  * @example
  * ```ts

@@ -55,6 +55,24 @@ export interface SearchOptions {
   signal?: AbortSignal;
   /** With `true`, k > N searches with k = N instead of failing. */
   clamp?: boolean;
+  /**
+   * Gallery rows a query must not return, applied inside the scan (an excluded row never takes
+   * an allowed row's place). An `Int32Array` with one row per query (`-1`: none), e.g. the
+   * reference image in composed retrieval; or CSR `{ offsets, rows }` where query q excludes
+   * `rows[offsets[q] .. offsets[q + 1])` (`offsets.length === Q + 1`).
+   */
+  exclude?: Int32Array | ExcludeLists;
+  /**
+   * Gallery rows every query may return: a `Uint8Array` mask of N bytes (non-zero: allowed) or an
+   * `Int32Array` of allowed rows. Rows outside it are never returned.
+   */
+  allow?: Uint8Array | Int32Array;
+}
+
+/** Several excluded rows per query, CSR: query q excludes `rows[offsets[q] .. offsets[q + 1])`. */
+export interface ExcludeLists {
+  offsets: Int32Array;
+  rows: Int32Array;
 }
 
 /**
@@ -70,6 +88,11 @@ export interface SearchResult {
   k: number;
   /** Number of queries (Q). */
   count: number;
+  /**
+   * Valid entries per query (Q values): k, unless a filter left fewer allowed rows; the rest of
+   * that row is index -1 and score NaN.
+   */
+  counts: Int32Array;
 }
 
 /** Whether the CUDA backend is compiled in and usable. */

@@ -8,6 +8,7 @@
 #include <new>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "common/args.hpp"
 #include "common/async_job.hpp"
@@ -26,12 +27,119 @@ namespace {
 // Far above any core count; keeps the int conversion exact.
 constexpr double kMaxThreads = 65536;
 
+// Filter data converted from options.exclude / options.allow. Small (O(Q) + O(N / 64)) copies,
+// owned by the call and then by its job, so the JS arrays may change after the call returns.
+struct FilterData {
+  std::vector<int64_t> exclude_offsets;
+  std::vector<int32_t> exclude_rows;
+  std::vector<uint64_t> allow;
+
+  void Attach(core::SearchFilter* f) const {
+    f->exclude_offsets = exclude_offsets.empty() ? nullptr : exclude_offsets.data();
+    f->exclude_rows = exclude_rows.empty() ? nullptr : exclude_rows.data();
+    f->allow = allow.empty() ? nullptr : allow.data();
+  }
+};
+
 struct SearchCall {
   MatrixArg queries;
   MatrixArg gallery;
   core::SearchArgs args;
   int threads = 1;
+  std::shared_ptr<FilterData> filter;  // null: no filter
 };
+
+// An Int32Array's contents (detached or wrong type: kType / kInvalidArg naming `name`).
+Status ReadInt32s(Napi::Value value, const std::string& name, const int32_t** data, size_t* length) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    return Status(Code::kType, name + ": expected an Int32Array, got " + Describe(value));
+  }
+  Napi::Int32Array a = value.As<Napi::Int32Array>();
+  *length = a.ElementLength();
+  if (*length > 0 && a.ArrayBuffer().ByteLength() == 0) {
+    return Status(Code::kInvalidArg, name + ": the buffer is detached");
+  }
+  *data = *length > 0 ? a.Data() : nullptr;
+  return Status::Ok();
+}
+
+// options.exclude: Int32Array of Q rows (-1: none), or { offsets: Int32Array(Q + 1), rows }.
+Status ReadExclude(Napi::Value value, int64_t q, FilterData* f) {
+  f->exclude_offsets.assign(static_cast<size_t>(q) + 1, 0);
+  if (value.IsTypedArray()) {
+    const int32_t* rows = nullptr;
+    size_t n = 0;
+    VLK_RETURN_IF_ERROR(ReadInt32s(value, "options.exclude", &rows, &n));
+    if (static_cast<int64_t>(n) != q) {
+      return Status(Code::kShape, "options.exclude: length " + std::to_string(n) +
+                                      " is not the number of queries (" + std::to_string(q) +
+                                      "); use { offsets, rows } for several rows per query");
+    }
+    for (int64_t i = 0; i < q; ++i) {
+      if (rows[i] >= 0) f->exclude_rows.push_back(rows[i]);
+      f->exclude_offsets[static_cast<size_t>(i) + 1] = static_cast<int64_t>(f->exclude_rows.size());
+    }
+    return Status::Ok();
+  }
+  if (!IsObject(value) || value.IsArray()) {
+    return Status(Code::kType, "options.exclude: expected an Int32Array (one row per query) or "
+                               "{ offsets, rows }, got " + Describe(value));
+  }
+  Napi::Object o = value.As<Napi::Object>();
+  const int32_t* off = nullptr;
+  const int32_t* rows = nullptr;
+  size_t n_off = 0, n_rows = 0;
+  VLK_RETURN_IF_ERROR(ReadInt32s(o.Get("offsets"), "options.exclude.offsets", &off, &n_off));
+  VLK_RETURN_IF_ERROR(ReadInt32s(o.Get("rows"), "options.exclude.rows", &rows, &n_rows));
+  if (static_cast<int64_t>(n_off) != q + 1) {
+    return Status(Code::kShape, "options.exclude.offsets: length " + std::to_string(n_off) +
+                                    " is not queries + 1 (" + std::to_string(q + 1) + ")");
+  }
+  if (off[0] != 0 || off[q] != static_cast<int64_t>(n_rows)) {
+    return Status(Code::kShape, "options.exclude.offsets: must start at 0 and end at rows.length (" +
+                                    std::to_string(n_rows) + "), got " + std::to_string(off[0]) +
+                                    " .. " + std::to_string(off[q]));
+  }
+  for (int64_t i = 0; i <= q; ++i) f->exclude_offsets[static_cast<size_t>(i)] = off[i];
+  f->exclude_rows.assign(rows, rows + n_rows);
+  return Status::Ok();
+}
+
+// options.allow: Uint8Array mask of N bytes (non-zero: allowed), or Int32Array of allowed rows.
+Status ReadAllow(Napi::Value value, int64_t n, FilterData* f) {
+  f->allow.assign(static_cast<size_t>((n + 63) / 64), 0);
+  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    Napi::Uint8Array m = value.As<Napi::Uint8Array>();
+    if (static_cast<int64_t>(m.ElementLength()) != n) {
+      return Status(Code::kShape, "options.allow: mask length " + std::to_string(m.ElementLength()) +
+                                      " is not the gallery's row count (" + std::to_string(n) + ")");
+    }
+    if (n > 0 && m.ArrayBuffer().ByteLength() == 0) {
+      return Status(Code::kInvalidArg, "options.allow: the buffer is detached");
+    }
+    const uint8_t* bytes = m.Data();
+    for (int64_t r = 0; r < n; ++r) {
+      if (bytes[r] != 0) f->allow[static_cast<size_t>(r >> 6)] |= uint64_t{1} << (r & 63);
+    }
+    return Status::Ok();
+  }
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    return Status(Code::kType, "options.allow: expected a Uint8Array mask of N bytes or an "
+                               "Int32Array of rows, got " + Describe(value));
+  }
+  const int32_t* rows = nullptr;
+  size_t count = 0;
+  VLK_RETURN_IF_ERROR(ReadInt32s(value, "options.allow", &rows, &count));
+  for (size_t i = 0; i < count; ++i) {
+    if (rows[i] < 0 || rows[i] >= n) {
+      return Status(Code::kInvalidArg, "options.allow: row " + std::to_string(rows[i]) +
+                                           " at index " + std::to_string(i) + " is outside 0.." +
+                                           std::to_string(n - 1));
+    }
+    f->allow[static_cast<size_t>(rows[i] >> 6)] |= uint64_t{1} << (rows[i] & 63);
+  }
+  return Status::Ok();
+}
 
 std::string Shape(const MatrixView<const float>& m) {
   return std::to_string(m.rows) + " x " + std::to_string(m.cols);
@@ -109,12 +217,27 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
 
   call->args.queries = q;
   call->args.gallery = g;
+
+  Napi::Value exclude_value = options.Get("exclude");
+  Napi::Value allow_value = options.Get("allow");
+  if (!exclude_value.IsUndefined() || !allow_value.IsUndefined()) {
+    try {
+      call->filter = std::make_shared<FilterData>();
+      if (!exclude_value.IsUndefined()) {
+        VLK_RETURN_IF_ERROR(ReadExclude(exclude_value, q.rows, call->filter.get()));
+      }
+      if (!allow_value.IsUndefined()) VLK_RETURN_IF_ERROR(ReadAllow(allow_value, g.rows, call->filter.get()));
+    } catch (const std::bad_alloc&) {
+      return Status(Code::kOutOfMemory, "out of memory reading the filter");
+    }
+    call->filter->Attach(&call->args.filter);
+  }
   return core::validate_search(call->args);
 }
 
 // Q x k results, V8-allocated (never external) so every embedder accepts them.
 Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::Int32Array* indices,
-                       Napi::Float32Array* scores) {
+                       Napi::Float32Array* scores, Napi::Int32Array* counts) {
   int64_t total = 0;
   const std::string what = "result arrays of Q x k = " + std::to_string(count) + " x " + std::to_string(k);
   if (__builtin_mul_overflow(count, k, &total) || total > kMaxSafeInteger / 4) {
@@ -123,16 +246,19 @@ Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::Int32Array
   try {
     *indices = Napi::Int32Array::New(env, static_cast<size_t>(total));
     *scores = Napi::Float32Array::New(env, static_cast<size_t>(total));
+    *counts = Napi::Int32Array::New(env, static_cast<size_t>(count));
   } catch (const Napi::Error&) {
     return Status(Code::kOutOfMemory, "cannot allocate " + what + " entries");
   }
   return Status::Ok();
 }
 
-Napi::Object MakeResult(Napi::Env env, Napi::Value indices, Napi::Value scores, int64_t k, int64_t count) {
+Napi::Object MakeResult(Napi::Env env, Napi::Value indices, Napi::Value scores, Napi::Value counts,
+                        int64_t k, int64_t count) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("indices", indices);
   result.Set("scores", scores);
+  result.Set("counts", counts);
   result.Set("k", Napi::Number::New(env, static_cast<double>(k)));
   result.Set("count", Napi::Number::New(env, static_cast<double>(count)));
   return result;
@@ -151,14 +277,20 @@ Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
 class SearchWorker final : public AsyncJob {
  public:
   SearchWorker(Napi::Env env, std::shared_ptr<CancelFlag> cancel, const SearchCall& call, Isa isa,
-               Napi::Int32Array indices, Napi::Float32Array scores)
-      : AsyncJob(env, std::move(cancel)), args_(call.args), threads_(call.threads), isa_(isa) {
+               Napi::Int32Array indices, Napi::Float32Array scores, Napi::Int32Array counts)
+      : AsyncJob(env, std::move(cancel)),
+        args_(call.args),
+        filter_(call.filter),
+        threads_(call.threads),
+        isa_(isa) {
     Keep(call.queries.array);
     Keep(call.gallery.array);
     indices_slot_ = Keep(indices);
     scores_slot_ = Keep(scores);
+    counts_slot_ = Keep(counts);
     out_.indices = indices.Data();
     out_.scores = scores.Data();
+    out_.counts = counts.Data();
   }
 
  protected:
@@ -167,16 +299,19 @@ class SearchWorker final : public AsyncJob {
   }
 
   Napi::Value Result(Napi::Env env) override {
-    return MakeResult(env, Kept(indices_slot_), Kept(scores_slot_), args_.k, args_.queries.rows);
+    return MakeResult(env, Kept(indices_slot_), Kept(scores_slot_), Kept(counts_slot_), args_.k,
+                      args_.queries.rows);
   }
 
  private:
-  core::SearchArgs args_;
+  core::SearchArgs args_;               // its filter points into filter_
+  std::shared_ptr<FilterData> filter_;
   core::SearchOut out_;
   int threads_;
   Isa isa_;
   size_t indices_slot_ = 0;
   size_t scores_slot_ = 0;
+  size_t counts_slot_ = 0;
 };
 
 }  // namespace
@@ -191,12 +326,14 @@ Napi::Value SearchSync(const Napi::CallbackInfo& info, AddonState&) {
   if (!status.ok()) ThrowStatus(env, status);
   Napi::Int32Array indices;
   Napi::Float32Array scores;
-  status = AllocateOutputs(env, call.args.queries.rows, call.args.k, &indices, &scores);
+  Napi::Int32Array counts;
+  status = AllocateOutputs(env, call.args.queries.rows, call.args.k, &indices, &scores, &counts);
   if (!status.ok()) ThrowStatus(env, status);
 
   core::SearchOut out;
   out.indices = indices.Data();
   out.scores = scores.Data();
+  out.counts = counts.Data();
   try {
     status = core::search(call.args, out, MakeContext(call.threads, isa, nullptr));
   } catch (const std::bad_alloc&) {
@@ -205,7 +342,7 @@ Napi::Value SearchSync(const Napi::CallbackInfo& info, AddonState&) {
     status = Status(Code::kInternal, "unexpected native exception");
   }
   if (!status.ok()) ThrowStatus(env, status);
-  return MakeResult(env, indices, scores, call.args.k, call.args.queries.rows);
+  return MakeResult(env, indices, scores, counts, call.args.k, call.args.queries.rows);
 }
 
 Napi::Value SearchAsync(const Napi::CallbackInfo& info, AddonState& state) {
@@ -236,12 +373,13 @@ Napi::Value SearchAsync(const Napi::CallbackInfo& info, AddonState& state) {
   if (!status.ok()) return RejectedPromise(env, status);
   Napi::Int32Array indices;
   Napi::Float32Array scores;
-  status = AllocateOutputs(env, call.args.queries.rows, call.args.k, &indices, &scores);
+  Napi::Int32Array counts;
+  status = AllocateOutputs(env, call.args.queries.rows, call.args.k, &indices, &scores, &counts);
   if (!status.ok()) return RejectedPromise(env, status);
 
   std::unique_ptr<AsyncJob> job;
   try {
-    job = std::make_unique<SearchWorker>(env, std::move(cancel), call, isa, indices, scores);
+    job = std::make_unique<SearchWorker>(env, std::move(cancel), call, isa, indices, scores, counts);
   } catch (const std::bad_alloc&) {
     return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
   }

@@ -815,4 +815,100 @@ VLK_TEST(status_code_strings) {
   VLK_CHECK(!Status(Code::kShape, "x").ok());
 }
 
+// Filters: the filtered top-k equals the first k allowed rows of the full ordering (k = N) on
+// every path and thread count; short rows are padded with -1 / NaN and counted.
+VLK_TEST(filter_allow_and_exclude) {
+  for (int trial = 0; trial < 40; ++trial) {
+    Rng rng(1000 + trial);
+    const int64_t n = 1 + static_cast<int64_t>(rng.next() % 600);
+    const int64_t q = 1 + static_cast<int64_t>(rng.next() % 30);
+    const int64_t d = 1 + static_cast<int64_t>(rng.next() % 40);
+    const int64_t k = 1 + static_cast<int64_t>(rng.next() % static_cast<uint64_t>(std::min<int64_t>(n, 40)));
+    const Metric metric = kMetrics[trial % 3];
+    std::vector<float> g(static_cast<size_t>(n * d)), qs(static_cast<size_t>(q * d));
+    for (auto& x : g) x = static_cast<float>(rng.uniform());
+    for (auto& x : qs) x = static_cast<float>(rng.uniform());
+    if (trial % 4 == 0) {  // planted ties: every third row a copy of row 0
+      for (int64_t r = 3; r < n; r += 3) std::copy(g.begin(), g.begin() + d, g.begin() + r * d);
+    }
+    const double density = (trial % 5) / 4.0;
+    std::vector<uint64_t> allow(static_cast<size_t>((n + 63) / 64), 0);
+    for (int64_t r = 0; r < n; ++r) {
+      if ((rng.next() % 1000) < density * 1000) allow[static_cast<size_t>(r >> 6)] |= uint64_t{1} << (r & 63);
+    }
+    std::vector<int64_t> off(static_cast<size_t>(q) + 1, 0);
+    std::vector<int32_t> ex;
+    for (int64_t i = 0; i < q; ++i) {
+      const int m = static_cast<int>(rng.next() % 4);
+      for (int j = 0; j < m; ++j) ex.push_back(static_cast<int32_t>(rng.next() % static_cast<uint64_t>(n)));
+      off[static_cast<size_t>(i) + 1] = static_cast<int64_t>(ex.size());
+    }
+    SearchArgs full;
+    full.queries = MatrixView<const float>(qs.data(), q, d);
+    full.gallery = MatrixView<const float>(g.data(), n, d);
+    full.k = n;
+    full.metric = metric;
+    std::vector<int32_t> fi(static_cast<size_t>(q * n));
+    std::vector<float> fs(static_cast<size_t>(q * n));
+    Context c0;
+    c0.isa = Isa::kScalar;
+    VLK_CHECK(vlk::core::search(full, SearchOut{fi.data(), fs.data()}, c0).ok());
+
+    SearchArgs a = full;
+    a.k = k;
+    a.filter.allow = allow.data();
+    a.filter.exclude_offsets = off.data();
+    a.filter.exclude_rows = ex.data();
+    for (Isa isa : vlk::supported_isas()) {
+      for (int threads : {1, 3}) {
+        Context ctx;
+        ctx.pool = &vlk::global_pool();
+        ctx.threads = threads;
+        ctx.isa = isa;
+        std::vector<int32_t> idx(static_cast<size_t>(q * k)), counts(static_cast<size_t>(q));
+        std::vector<float> sc(static_cast<size_t>(q * k));
+        SearchOut out{idx.data(), sc.data(), counts.data()};
+        VLK_CHECK(vlk::core::search(a, out, ctx).ok());
+        for (int64_t i = 0; i < q; ++i) {
+          std::set<int32_t> excluded(ex.begin() + off[static_cast<size_t>(i)], ex.begin() + off[static_cast<size_t>(i) + 1]);
+          int64_t have = 0;
+          for (int64_t j = 0; j < n && have < k; ++j) {
+            const int32_t r = fi[static_cast<size_t>(i * n + j)];
+            if (((allow[static_cast<size_t>(r >> 6)] >> (r & 63)) & 1u) == 0 || excluded.count(r) != 0) continue;
+            VLK_CHECK_EQ(idx[static_cast<size_t>(i * k + have)], r);
+            VLK_CHECK(sc[static_cast<size_t>(i * k + have)] == fs[static_cast<size_t>(i * n + j)]);
+            ++have;
+          }
+          VLK_CHECK_EQ(counts[static_cast<size_t>(i)], static_cast<int32_t>(have));
+          for (int64_t j = have; j < k; ++j) {
+            VLK_CHECK_EQ(idx[static_cast<size_t>(i * k + j)], -1);
+            VLK_CHECK(std::isnan(sc[static_cast<size_t>(i * k + j)]));
+          }
+        }
+      }
+    }
+  }
+}
+
+VLK_TEST(filter_bad_exclusions) {
+  std::vector<float> g(40, 0.5f), qs(8, 0.25f);
+  SearchArgs a;
+  a.queries = MatrixView<const float>(qs.data(), 2, 4);
+  a.gallery = MatrixView<const float>(g.data(), 10, 4);
+  a.k = 3;
+  std::vector<int64_t> off = {0, 2, 1};
+  std::vector<int32_t> rows = {1, 2};
+  a.filter.exclude_offsets = off.data();
+  a.filter.exclude_rows = rows.data();
+  std::vector<int32_t> idx(6);
+  std::vector<float> sc(6);
+  Context ctx;
+  VLK_CHECK_EQ(vlk::core::search(a, SearchOut{idx.data(), sc.data()}, ctx).code, Code::kInvalidArg);
+  off = {0, 1, 2};
+  rows = {1, 10};
+  VLK_CHECK_EQ(vlk::core::search(a, SearchOut{idx.data(), sc.data()}, ctx).code, Code::kInvalidArg);
+  rows = {1, 9};
+  VLK_CHECK(vlk::core::search(a, SearchOut{idx.data(), sc.data()}, ctx).ok());
+}
+
 int main(int argc, char** argv) { return vlk_test::run_all(argc, argv); }

@@ -129,6 +129,15 @@ struct ChunkQueries {
   std::vector<float> qinv;         // cosine: inverse norms
   std::vector<double> qnorm;       // l2: |q| (float64)
   std::vector<double> qnorm2;      // l2: |q|^2 (float64)
+  std::vector<int64_t> excl_off;   // exclusions of the chunk's queries, CSR, each list sorted
+  std::vector<int32_t> excl;
+
+  bool excluded(int64_t q, int32_t row) const {
+    if (excl_off.empty()) return false;
+    const auto b = excl.begin() + excl_off[static_cast<size_t>(q)];
+    const auto e = excl.begin() + excl_off[static_cast<size_t>(q) + 1];
+    return std::binary_search(b, e, row);
+  }
 };
 
 // One task: a range of the chunk's queries (whole groups) against a contiguous gallery range.
@@ -140,6 +149,7 @@ struct Part {
   int64_t nq = 0;
   int64_t r_begin = 0, r_end = 0;  // gallery rows
   Metric metric = Metric::kInnerProduct;
+  bool filtered = false;
   int64_t k = 0;
   size_t cap = 0;
   double gamma = 0;                // l2 error factor
@@ -182,6 +192,7 @@ struct Part {
       const int j = __builtin_ctz(lanes);
       lanes &= lanes - 1;
       if (!(keys[j] > t)) continue;  // the threshold rose since the kernel's test
+      if (filtered && !allowed(q, row0 + j)) continue;
       Cand cand;
       if (metric == Metric::kL2) {
         const SearchArgs& a = *args;
@@ -198,6 +209,12 @@ struct Part {
         t = thr[static_cast<size_t>(q)];
       }
     }
+  }
+
+  bool allowed(int64_t q, int64_t row) const {
+    const uint64_t* allow = args->filter.allow;
+    if (allow != nullptr && ((allow[row >> 6] >> (row & 63)) & 1u) == 0) return false;
+    return !cq->excluded(q_begin + q, static_cast<int32_t>(row));
   }
 
   static void accept_thunk(void* self, int64_t q, int64_t row0, const float* keys,
@@ -264,6 +281,28 @@ Status prepare_chunk(const SearchArgs& args, const SearchKernels& kern, int64_t 
       for (int64_t c = 0; c < d; ++c) dst[c * m + i] = src[c];
     }
   }
+  if (args.filter.exclude_offsets != nullptr) {
+    const int64_t* off = args.filter.exclude_offsets;
+    cq->excl_off.assign(static_cast<size_t>(nq) + 1, 0);
+    cq->excl.clear();
+    for (int64_t q = 0; q < nq; ++q) {
+      const int32_t* b = args.filter.exclude_rows + off[q0 + q];
+      const int32_t* e = args.filter.exclude_rows + off[q0 + q + 1];
+      for (const int32_t* p = b; p != e; ++p) {
+        if (*p < 0 || *p >= args.gallery.rows) {
+          return Status(Code::kInvalidArg, "exclude: query " + std::to_string(q0 + q) +
+                                               " lists row " + std::to_string(*p) +
+                                               ", outside 0.." +
+                                               std::to_string(args.gallery.rows - 1));
+        }
+      }
+      const size_t start = cq->excl.size();
+      cq->excl.insert(cq->excl.end(), b, e);
+      std::sort(cq->excl.begin() + static_cast<std::ptrdiff_t>(start), cq->excl.end());
+      cq->excl_off[static_cast<size_t>(q) + 1] = static_cast<int64_t>(cq->excl.size());
+    }
+  }
+
   // Norms through the kernel's own pack so they are computed exactly like the gallery's; every
   // metric needs the overflow check, cosine and l2 also the values.
   const int nr = kern.panel_width;
@@ -437,6 +476,23 @@ Status validate_search(const SearchArgs& a) {
     return Status(Code::kShape, "gallery: " + std::to_string(g.rows) +
                                     " rows exceed the int32 index range");
   }
+  if (a.filter.exclude_offsets != nullptr) {
+    const int64_t* off = a.filter.exclude_offsets;
+    if (off[0] < 0) {
+      return Status(Code::kInvalidArg, "exclude: offsets[0] is " + std::to_string(off[0]) +
+                                           " (must be >= 0)");
+    }
+    for (int64_t i = 0; i < q.rows; ++i) {
+      if (off[i + 1] < off[i]) {
+        return Status(Code::kInvalidArg, "exclude: offsets decrease at query " +
+                                             std::to_string(i) + " (" + std::to_string(off[i]) +
+                                             " then " + std::to_string(off[i + 1]) + ")");
+      }
+    }
+    if (off[q.rows] > 0 && a.filter.exclude_rows == nullptr) {
+      return Status(Code::kInvalidArg, "exclude: offsets given without rows");
+    }
+  }
   if (a.k < 1 || a.k > g.rows) {
     return Status(Code::kInvalidK, "k: " + std::to_string(a.k) + " is not in 1.." +
                                        std::to_string(g.rows) + " (gallery rows)");
@@ -515,6 +571,7 @@ Status search(const SearchArgs& args, const SearchOut& out, const Context& ctx) 
           st->r_begin = std::min(n, p * part_rows_max);
           st->r_end = std::min(n, st->r_begin + part_rows_max);
           st->metric = args.metric;
+          st->filtered = args.filter.active();
           st->k = k;
           st->cap = cap;
           st->gamma = gamma;
@@ -571,18 +628,24 @@ Status search(const SearchArgs& args, const SearchOut& out, const Context& ctx) 
             best_sorted(scratch, static_cast<size_t>(k));
             list = &scratch;
           }
-          // Every row of the gallery is offered to some part, so this cannot fall short; if it
-          // ever did, fail loudly rather than read past the list.
-          if (list->size() < static_cast<size_t>(k)) return false;
+          // Without a filter every row is offered to some part, so a short list would be a bug:
+          // fail loudly rather than pad. With one, short lists are padded and counted.
+          const int64_t have = std::min<int64_t>(k, static_cast<int64_t>(list->size()));
+          if (have < k && !args.filter.active()) return false;
           const int64_t row = q0 + first.q_begin + q;
           int32_t* oi = out.indices + row * k;
           float* os = out.scores + row * k;
-          for (int64_t j = 0; j < k; ++j) {
+          for (int64_t j = 0; j < have; ++j) {
             const Cand c = (*list)[static_cast<size_t>(j)];
             oi[j] = cand_idx(c);
             const float key = cand_key(c);
             os[j] = args.metric == Metric::kL2 ? -key : key;
           }
+          for (int64_t j = have; j < k; ++j) {
+            oi[j] = -1;
+            os[j] = std::numeric_limits<float>::quiet_NaN();
+          }
+          if (out.counts != nullptr) out.counts[row] = static_cast<int32_t>(have);
         }
         return true;
       };
