@@ -4,6 +4,7 @@
       "native/core/common/status.cpp",
       "native/core/common/thread_pool.cpp",
       "native/core/isa/cpuid.cpp",
+      "native/core/search/merge_top_k.cpp",
       "native/core/search/search.cpp",
       "native/core/search/search_kernel_scalar.cpp"
     ],
@@ -24,7 +25,8 @@
     ],
     "vlk_cuda_sources": [],
     "vlk_native_test_sources": [
-      "test/native/search_test.cpp"
+      "test/native/search_test.cpp",
+      "test/native/merge_top_k_test.cpp"
     ],
     "vlk_include_dirs": [
       "native/core"

@@ -24,16 +24,8 @@
 #include "common/thread_pool.hpp"
 #include "isa/isa.hpp"
 #include "search/search.hpp"
+#include "test_util.hpp"
 #include "vlk_test.hpp"
-
-namespace vlk {
-// Lets VLK_CHECK_EQ print codes, ISAs and metrics by name.
-std::ostream& operator<<(std::ostream& os, Code c) { return os << code_string(c); }
-std::ostream& operator<<(std::ostream& os, Isa isa) { return os << isa_name(isa); }
-namespace core {
-std::ostream& operator<<(std::ostream& os, Metric m) { return os << metric_name(m); }
-}  // namespace core
-}  // namespace vlk
 
 namespace {
 
@@ -47,26 +39,10 @@ using vlk::ThreadPool;
 using vlk::core::Metric;
 using vlk::core::SearchArgs;
 using vlk::core::SearchOut;
+using vlk_test::Rng;
 
 constexpr Metric kMetrics[] = {Metric::kInnerProduct, Metric::kCosine, Metric::kL2};
 constexpr double kUnit = 1.0 / 16777216.0;  // fp32 unit roundoff, 2^-24
-
-// Deterministic uniform floats in [-1, 1) (splitmix64), identical on every platform.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : s_(seed) {}
-  uint64_t next() {
-    uint64_t z = (s_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  float uniform() { return static_cast<float>(next() >> 40) * (2.0f / 16777216.0f) - 1.0f; }
-  int small_int(int lo, int hi) { return lo + static_cast<int>(next() % uint64_t(hi - lo + 1)); }
-
- private:
-  uint64_t s_;
-};
 
 std::vector<float> random_matrix(int64_t rows, int64_t cols, uint64_t seed) {
   Rng rng(seed);
