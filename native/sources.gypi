@@ -5,6 +5,7 @@
       "native/core/common/thread_pool.cpp",
       "native/core/isa/cpuid.cpp",
       "native/core/search/merge_top_k.cpp",
+      "native/core/search/rerank.cpp",
       "native/core/search/search.cpp",
       "native/core/search/search_kernel_scalar.cpp"
     ],
@@ -26,7 +27,8 @@
     "vlk_cuda_sources": [],
     "vlk_native_test_sources": [
       "test/native/search_test.cpp",
-      "test/native/merge_top_k_test.cpp"
+      "test/native/merge_top_k_test.cpp",
+      "test/native/rerank_test.cpp"
     ],
     "vlk_include_dirs": [
       "native/core"

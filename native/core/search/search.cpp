@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "search/search_detail.hpp"
 #include "search/search_kernel.hpp"
 
 namespace vlk {
@@ -39,42 +40,6 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr int64_t kSelectionBudget = int64_t(256) << 20;
 constexpr int64_t kMaxChunk = 8192;
 
-const SearchKernels& kernels_for(Isa isa) {
-  switch (isa) {
-    case Isa::kAvx512: return search_kernels_avx512();
-    case Isa::kAvx2: return search_kernels_avx2();
-    case Isa::kScalar: break;
-  }
-  return search_kernels_scalar();
-}
-
-// A candidate packed so that a larger integer is a better result: the key's order-preserving
-// bits above the inverted gallery index (equal keys: the lower index wins).
-using Cand = uint64_t;
-
-inline uint32_t ordered_bits(float f) {
-  uint32_t b;
-  std::memcpy(&b, &f, sizeof b);
-  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
-}
-
-inline Cand make_cand(float key, int64_t idx) {
-  key += 0.0f;  // -0 -> +0: equal keys must pack equal
-  return (static_cast<uint64_t>(ordered_bits(key)) << 32) |
-         (0xFFFFFFFFu - static_cast<uint32_t>(idx));
-}
-
-inline float cand_key(Cand c) {
-  const uint32_t o = static_cast<uint32_t>(c >> 32);
-  const uint32_t b = (o & 0x80000000u) ? (o & 0x7FFFFFFFu) : ~o;
-  float f;
-  std::memcpy(&f, &b, sizeof f);
-  return f;
-}
-
-inline int32_t cand_idx(Cand c) {
-  return static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(c));
-}
 
 // 64-byte aligned float scratch.
 struct AlignedFloats {
@@ -88,27 +53,6 @@ struct AlignedFloats {
   AlignedFloats(const AlignedFloats&) = delete;
   AlignedFloats& operator=(const AlignedFloats&) = delete;
 };
-
-// Exact squared distance in float64, fixed summation order (4 interleaved partial sums).
-double l2_exact(const float* a, const float* b, int64_t d) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int64_t i = 0;
-  for (; i + 4 <= d; i += 4) {
-    const double d0 = double(a[i]) - double(b[i]);
-    const double d1 = double(a[i + 1]) - double(b[i + 1]);
-    const double d2 = double(a[i + 2]) - double(b[i + 2]);
-    const double d3 = double(a[i + 3]) - double(b[i + 3]);
-    s0 += d0 * d0;
-    s1 += d1 * d1;
-    s2 += d2 * d2;
-    s3 += d3 * d3;
-  }
-  for (; i < d; ++i) {
-    const double di = double(a[i]) - double(b[i]);
-    s0 += di * di;
-  }
-  return (s0 + s1) + (s2 + s3);
-}
 
 // Keeps the best `keep` candidates, sorted best first. nth_element + sort: a heap-based
 // partial_sort is several times slower once `keep` is in the hundreds.
@@ -237,33 +181,6 @@ struct Part {
   }
 };
 
-std::string describe_value(float v) {
-  if (std::isnan(v)) return "NaN";
-  return v > 0 ? "Infinity" : "-Infinity";
-}
-
-// First non-finite value of a matrix, as a message; empty if none.
-std::string find_non_finite(const char* name, const MatrixView<const float>& m) {
-  for (int64_t r = 0; r < m.rows; ++r) {
-    const float* p = m.row(r);
-    for (int64_t c = 0; c < m.cols; ++c) {
-      if (!std::isfinite(p[c])) {
-        return std::string(name) + ": row " + std::to_string(r) + ", column " + std::to_string(c) +
-               " is " + describe_value(p[c]) + " (every value must be finite)";
-      }
-    }
-  }
-  return std::string();
-}
-
-// Largest squared norm we accept: keeps 2 q.g and |q|^2 + |g|^2 finite in fp32.
-constexpr float kMaxNorm2 = std::numeric_limits<float>::max() / 8;
-
-Status too_large(const char* name, int64_t row) {
-  return Status(Code::kNonFinite, std::string(name) + ": row " + std::to_string(row) +
-                                      " has a squared norm above 4.2e37; its products would "
-                                      "overflow float32 (scale the vectors down)");
-}
 
 // Prepares one chunk of queries: finite check, packing into groups, norms.
 Status prepare_chunk(const SearchArgs& args, const SearchKernels& kern, int64_t q0, int64_t nq,
@@ -432,6 +349,55 @@ void run_part(const SearchArgs& args, const SearchKernels& kern, const Context& 
 
 }  // namespace
 
+const SearchKernels& search_kernels(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return search_kernels_avx512();
+    case Isa::kAvx2: return search_kernels_avx2();
+    case Isa::kScalar: break;
+  }
+  return search_kernels_scalar();
+}
+
+std::string find_non_finite(const char* name, const MatrixView<const float>& m) {
+  for (int64_t r = 0; r < m.rows; ++r) {
+    const float* p = m.row(r);
+    for (int64_t c = 0; c < m.cols; ++c) {
+      if (!std::isfinite(p[c])) {
+        const char* what = std::isnan(p[c]) ? "NaN" : (p[c] > 0 ? "Infinity" : "-Infinity");
+        return std::string(name) + ": row " + std::to_string(r) + ", column " + std::to_string(c) +
+               " is " + what + " (every value must be finite)";
+      }
+    }
+  }
+  return std::string();
+}
+
+Status too_large(const char* name, int64_t row) {
+  return Status(Code::kNonFinite, std::string(name) + ": row " + std::to_string(row) +
+                                      " has a squared norm above 4.2e37; its products would "
+                                      "overflow float32 (scale the vectors down)");
+}
+
+double l2_exact(const float* a, const float* b, int64_t d) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int64_t i = 0;
+  for (; i + 4 <= d; i += 4) {
+    const double d0 = double(a[i]) - double(b[i]);
+    const double d1 = double(a[i + 1]) - double(b[i + 1]);
+    const double d2 = double(a[i + 2]) - double(b[i + 2]);
+    const double d3 = double(a[i + 3]) - double(b[i + 3]);
+    s0 += d0 * d0;
+    s1 += d1 * d1;
+    s2 += d2 * d2;
+    s3 += d3 * d3;
+  }
+  for (; i < d; ++i) {
+    const double di = double(a[i]) - double(b[i]);
+    s0 += di * di;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+
 const char* metric_name(Metric m) {
   switch (m) {
     case Metric::kInnerProduct: return "ip";
@@ -515,7 +481,7 @@ Status search(const SearchArgs& args, const SearchOut& out, const Context& ctx) 
     if (!bad.empty()) return Status(Code::kNonFinite, bad);
   }
   try {
-    const SearchKernels& kern = kernels_for(ctx.isa);
+    const SearchKernels& kern = search_kernels(ctx.isa);
     const int64_t nq_all = args.queries.rows;
     const int64_t n = args.gallery.rows;
     const int64_t d = args.gallery.cols;

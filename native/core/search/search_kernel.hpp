@@ -67,6 +67,12 @@ struct SearchKernels {
   /// prepare_lanes refused. Null where the ISA has no such path.
   bool (*scan_rows)(const float* g, int64_t stride, const ScanArgs& args);
   int small_queries;
+
+  /// Gathered rows (rerank): for the `nrows` (1..NR) rows at rows[0..nrows), dots[j] = q . row_j
+  /// and norms2[j] = row_j . row_j, each the same fma chain over d ascending as above; entries past
+  /// nrows are 0. Returns false if a row holds NaN or an infinity.
+  bool (*score_rows)(const float* const* rows, int nrows, const float* q, int64_t dim, float* dots,
+                     float* norms2);
 };
 
 const SearchKernels& search_kernels_scalar();

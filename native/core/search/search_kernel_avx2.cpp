@@ -98,6 +98,29 @@ void scan(const ScanArgs& a) {
   }
 }
 
+bool score_rows(const float* const* rows, int nrows, const float* q, int64_t dim, float* dots,
+                float* norms2) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 acc0 = zero, acc1 = zero, n0 = zero, n1 = zero, bad = zero;
+  alignas(32) float col[kNr];
+  for (int64_t d = 0; d < dim; ++d) {
+    for (int j = 0; j < kNr; ++j) col[j] = j < nrows ? rows[j][d] : 0.0f;
+    const __m256 v0 = _mm256_load_ps(col), v1 = _mm256_load_ps(col + 8);
+    const __m256 qd = _mm256_broadcast_ss(q + d);
+    acc0 = _mm256_fmadd_ps(qd, v0, acc0);
+    acc1 = _mm256_fmadd_ps(qd, v1, acc1);
+    n0 = _mm256_fmadd_ps(v0, v0, n0);
+    n1 = _mm256_fmadd_ps(v1, v1, n1);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(v0, v0), zero, _CMP_NEQ_UQ));
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(v1, v1), zero, _CMP_NEQ_UQ));
+  }
+  _mm256_storeu_ps(dots, acc0);
+  _mm256_storeu_ps(dots + 8, acc1);
+  _mm256_storeu_ps(norms2, n0);
+  _mm256_storeu_ps(norms2 + 8, n1);
+  return _mm256_movemask_ps(bad) == 0;
+}
+
 void scan_panel(const ScanArgs& a) {
   switch (a.key) {
     case ScanKey::kIp: return scan<ScanKey::kIp>(a);
@@ -109,7 +132,7 @@ void scan_panel(const ScanArgs& a) {
 }  // namespace
 
 const SearchKernels& search_kernels_avx2() {
-  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, nullptr, 0};
+  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, nullptr, 0, &score_rows};
   return k;
 }
 

@@ -266,6 +266,52 @@ bool fused(const float* g, int64_t stride, const ScanArgs& a) {
   return true;
 }
 
+// Gathered rows: like pack_block, but each of the 16 rows comes from its own pointer and the
+// transposed columns feed the dot and norm chains directly.
+template <bool kFullCols>
+inline void gather_block(const float* const* rows, int nrows, int h, int64_t d0, int w,
+                         const float* q, __m512& acc, __m512& norm, __mmask16& bad) {
+  const __mmask16 cols = static_cast<__mmask16>(kFullCols ? 0xFFFF : ((1u << w) - 1));
+  __m512 r[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) {
+    const int j = 16 * h + i;
+    r[i] = j < nrows ? (kFullCols ? _mm512_loadu_ps(rows[j] + d0) : _mm512_maskz_loadu_ps(cols, rows[j] + d0))
+                     : _mm512_setzero_ps();
+  }
+  transpose16(r);
+#pragma GCC unroll 16
+  for (int c = 0; c < 16; ++c) {
+    if (!kFullCols && c >= w) break;
+    acc = _mm512_fmadd_ps(_mm512_set1_ps(q[d0 + c]), r[c], acc);
+    norm = _mm512_fmadd_ps(r[c], r[c], norm);
+    bad |= _mm512_fpclass_ps_mask(r[c], 0x01 | 0x08 | 0x10 | 0x80);
+  }
+}
+
+bool score_rows(const float* const* rows, int nrows, const float* q, int64_t dim, float* dots,
+                float* norms2) {
+  __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  __m512 norm[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+  __mmask16 bad = 0;
+  const int64_t full = dim - dim % 16;
+  const int halves = nrows > 16 ? 2 : 1;
+  for (int64_t d0 = 0; d0 < full; d0 += 16) {
+    gather_block<true>(rows, nrows, 0, d0, 16, q, acc[0], norm[0], bad);
+    if (halves == 2) gather_block<true>(rows, nrows, 1, d0, 16, q, acc[1], norm[1], bad);
+  }
+  if (full < dim) {
+    const int w = static_cast<int>(dim - full);
+    gather_block<false>(rows, nrows, 0, full, w, q, acc[0], norm[0], bad);
+    if (halves == 2) gather_block<false>(rows, nrows, 1, full, w, q, acc[1], norm[1], bad);
+  }
+  _mm512_storeu_ps(dots, acc[0]);
+  _mm512_storeu_ps(dots + 16, acc[1]);
+  _mm512_storeu_ps(norms2, norm[0]);
+  _mm512_storeu_ps(norms2 + 16, norm[1]);
+  return bad == 0;
+}
+
 template <ScanKey K>
 bool scan_rows_k(const float* g, int64_t stride, const ScanArgs& a) {
   switch (a.nq) {
@@ -321,7 +367,7 @@ void scan_panel(const ScanArgs& a) {
 }  // namespace
 
 const SearchKernels& search_kernels_avx512() {
-  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, &scan_rows, 4};
+  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, &scan_rows, 4, &score_rows};
   return k;
 }
 

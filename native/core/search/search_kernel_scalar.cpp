@@ -65,6 +65,25 @@ void scan(const ScanArgs& a) {
   }
 }
 
+bool score_rows(const float* const* rows, int nrows, const float* q, int64_t dim, float* dots,
+                float* norms2) {
+  bool finite = true;
+  for (int j = 0; j < kNr; ++j) {
+    float acc = 0.0f, n = 0.0f;
+    if (j < nrows) {
+      for (int64_t d = 0; d < dim; ++d) {
+        const float v = rows[j][d];
+        finite = finite && std::isfinite(v);
+        acc = std::fma(q[d], v, acc);
+        n = std::fma(v, v, n);
+      }
+    }
+    dots[j] = acc;
+    norms2[j] = n;
+  }
+  return finite;
+}
+
 void scan_panel(const ScanArgs& a) {
   switch (a.key) {
     case ScanKey::kIp: return scan<ScanKey::kIp>(a);
@@ -76,7 +95,7 @@ void scan_panel(const ScanArgs& a) {
 }  // namespace
 
 const SearchKernels& search_kernels_scalar() {
-  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, nullptr, 0};
+  static const SearchKernels k{kNr, kMr, &pack_panel, &scan_panel, nullptr, 0, &score_rows};
   return k;
 }
 
