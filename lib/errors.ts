@@ -101,3 +101,13 @@ export function fromNative(err: unknown, api: Function): unknown {
   Error.captureStackTrace(wrapped, api);
   return wrapped;
 }
+
+/** Runs a validation step; a VlkError it throws gets a stack that starts at the caller of `api`. */
+export function atApi<T>(step: () => T, api: Function): T {
+  try {
+    return step();
+  } catch (err) {
+    if (err instanceof VlkError) Error.captureStackTrace(err, api);
+    throw err;
+  }
+}

@@ -1,7 +1,9 @@
 // Public entry of vlkernels (lib): exact batched top-k similarity search on the CPU through a
-// Node-API addon. Requiring it loads the native addon once (see loader.ts); the ESM entry
-// re-exports this module, so both share that one instance.
+// Node-API addon, and the exact merge of top-k lists searched per shard. Requiring it loads the
+// native addon once (see loader.ts); the ESM entry re-exports this module, so both share that one
+// instance.
 export { search, searchSync } from './search';
+export { mergeTopK, mergeTopKSync } from './merge_top_k';
 export { info, setIsa } from './info';
 export { AbortError, errorCodes, VlkError } from './errors';
 export type { NativeErrorCode, VlkErrorCode } from './errors';
@@ -13,9 +15,12 @@ export type {
   MatrixDimsView,
   MatrixInput,
   MatrixView,
+  MergeTopKOptions,
+  MergeTopKResult,
   Metric,
   SearchOptions,
   SearchResult,
+  TopKPartial,
 } from './types';
 export { binding } from './loader';
 export type { NativeBinding, NativeCancelToken, NativeInfo } from './loader';

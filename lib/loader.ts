@@ -4,7 +4,7 @@
 // invalid VLK_FORCE_ISA at load. Loaded once per module instance: ESM re-exports this CJS build.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { SearchResult } from './types';
+import type { MergeTopKResult, SearchResult } from './types';
 import { VlkError, type VlkErrorCode } from './errors';
 
 /** Node-API version the addon is built against (binding.gyp NAPI_VERSION). */
@@ -44,10 +44,18 @@ export interface NativeSearchOptions {
   allow?: unknown;
 }
 
+/** Options of the binding's mergeTopK* as lib passes them (already validated). */
+export interface NativeMergeTopKOptions {
+  k: number;
+  metric: string;
+}
+
 /** The raw Node-API module (native/binding/addon.cpp). */
 export interface NativeBinding {
   searchSync(queries: unknown, gallery: unknown, options: unknown): SearchResult;
   searchAsync(queries: unknown, gallery: unknown, options: unknown, token?: NativeCancelToken): Promise<SearchResult>;
+  mergeTopKSync(partials: unknown, options: unknown): MergeTopKResult;
+  mergeTopKAsync(partials: unknown, options: unknown, token?: NativeCancelToken): Promise<MergeTopKResult>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
   setIsa(isa: string | null): void;

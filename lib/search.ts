@@ -1,9 +1,10 @@
 // Exact batched top-k similarity search (lib): validation with named messages, then the binding's
 // searchSync (on this thread) or searchAsync (on the addon's pool; AbortSignal through a native
 // cancel token). Inputs are passed as zero-copy { data, rows, cols } views.
-import { abortError, fromNative, VlkError } from './errors';
+import { atApi, fromNative, VlkError } from './errors';
 import { describe, isRecord, readFlag, readMatrix, readSize, shapeMatrix } from './args';
-import { binding, type NativeCancelToken, type NativeMatrix, type NativeSearchOptions } from './loader';
+import { readSignal, runCancellable } from './cancel';
+import { binding, type NativeMatrix, type NativeSearchOptions } from './loader';
 import type { MatrixInput, SearchOptions, SearchResult } from './types';
 
 const metrics: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
@@ -13,27 +14,6 @@ interface PreparedSearch {
   gallery: NativeMatrix;
   options: NativeSearchOptions;
   signal: AbortSignal | undefined;
-}
-
-function isAbortSignal(value: unknown): value is AbortSignal {
-  if (value instanceof AbortSignal) return true;
-  // A signal from another realm (vm context) passes the same duck test Node's own APIs use.
-  return (
-    isRecord(value) &&
-    typeof value.aborted === 'boolean' &&
-    typeof value.addEventListener === 'function' &&
-    typeof value.removeEventListener === 'function'
-  );
-}
-
-// Runs a validation step; a VlkError it throws gets a stack that starts at the caller of `api`.
-function atApi<T>(step: () => T, api: Function): T {
-  try {
-    return step();
-  } catch (err) {
-    if (err instanceof VlkError) Error.captureStackTrace(err, api);
-    throw err;
-  }
 }
 
 // Check order (and so the code for an input with several faults) matches native/binding/search.cpp.
@@ -76,13 +56,7 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
     throw new VlkError('ERR_VLK_INVALID_ARG', `options.threads: ${got} is not an integer >= 1`);
   }
 
-  let signal: AbortSignal | undefined;
-  if (async && options.signal !== undefined) {
-    if (!isAbortSignal(options.signal)) {
-      throw new VlkError('ERR_VLK_INVALID_ARG', `options.signal: expected an AbortSignal, got ${describe(options.signal)}`);
-    }
-    signal = options.signal;
-  }
+  const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   const nativeOptions: NativeSearchOptions = threads === undefined ? { k, metric } : { k, metric, threads };
   // Filters are checked (types, lengths, ranges) and copied by the binding, whose messages name
   // the option and the numbers.
@@ -125,51 +99,9 @@ export async function search(
   options: SearchOptions,
 ): Promise<SearchResult> {
   const prepared = atApi(() => prepare(queries, gallery, options, true), search);
-  const { signal } = prepared;
-  if (signal === undefined) {
-    try {
-      return await binding.searchAsync(prepared.queries, prepared.gallery, prepared.options);
-    } catch (err) {
-      throw fromNative(err, search);
-    }
-  }
-  if (signal.aborted) throw abortError(signal);
-  const token = binding.createCancelToken();
-  const release = watchSignal(signal, token);
-  try {
-    return await binding.searchAsync(prepared.queries, prepared.gallery, prepared.options, token);
-  } catch (err) {
-    if ((err as { code?: unknown } | null)?.code === 'ABORT_ERR') throw abortError(signal);
-    throw fromNative(err, search);
-  } finally {
-    release();
-  }
-}
-
-// One 'abort' listener per signal, fanned out to every call in flight on it: a service that
-// shares one signal across many searches never trips Node's MaxListenersExceededWarning.
-const watched = new WeakMap<AbortSignal, { tokens: Set<NativeCancelToken>; onAbort: () => void }>();
-
-function watchSignal(signal: AbortSignal, token: NativeCancelToken): () => void {
-  let entry = watched.get(signal);
-  if (entry === undefined) {
-    const tokens = new Set<NativeCancelToken>();
-    const onAbort = () => {
-      for (const t of tokens) t.cancel();
-    };
-    entry = { tokens, onAbort };
-    watched.set(signal, entry);
-    signal.addEventListener('abort', onAbort, { once: true });
-  }
-  const current = entry;
-  current.tokens.add(token);
-  return () => {
-    current.tokens.delete(token);
-    if (current.tokens.size === 0 && watched.get(signal) === current) {
-      watched.delete(signal);
-      signal.removeEventListener('abort', current.onAbort);
-    }
-  };
+  return runCancellable(prepared.signal, search, (token) =>
+    binding.searchAsync(prepared.queries, prepared.gallery, prepared.options, token),
+  );
 }
 
 /**

@@ -1,4 +1,5 @@
-// Public types of the vlkernels API (lib): matrix inputs, search options and results, info().
+// Public types of the vlkernels API (lib): matrix inputs, search options and results, top-k merge
+// inputs and results, info().
 // Matrices are row-major float32; a view names its shape, a plain Float32Array takes options.dim.
 
 /** Similarity measure: inner product, cosine similarity, or squared Euclidean distance. */
@@ -93,6 +94,74 @@ export interface SearchResult {
    * that row is index -1 and score NaN.
    */
   counts: Int32Array;
+}
+
+/**
+ * One shard's top-k lists for the Q queries every partial shares, row-major `count x k`: what
+ * {@link search} returned for that shard is one (a {@link SearchResult} is a TopKPartial).
+ * Inputs of {@link mergeTopK}.
+ *
+ * @example
+ * ```ts
+ * const shard1: TopKPartial = { ...searchSync(queries, galleryPart1, { k: 10, dim }), offset: 50_000 };
+ * ```
+ */
+export interface TopKPartial {
+  /**
+   * Ids, `count * k` entries (row-major). A Float64Array's ids must be integers within +-2^53; a
+   * BigInt64Array makes the merged ids a BigInt64Array too.
+   */
+  indices: Int32Array | Float64Array | BigInt64Array;
+  /** Scores aligned with `indices` (`count * k`), best first within each row. */
+  scores: Float32Array;
+  /** Entries per row in this partial (an integer >= 0; partials may differ). */
+  k: number;
+  /** Number of queries Q, equal for every partial. */
+  count: number;
+  /** Valid entries per row (Q values, each 0..k); entries past it are ignored. Absent: all k valid. */
+  counts?: Int32Array;
+  /**
+   * Added to every id of this partial (an integer, |offset| <= 2^53), e.g. the first global gallery
+   * row of the shard it was searched over. Default 0.
+   */
+  offset?: number;
+}
+
+/**
+ * Options of {@link mergeTopK} and {@link mergeTopKSync}.
+ *
+ * @example
+ * ```ts
+ * const options: MergeTopKOptions = { k: 10, metric: 'cosine', signal: AbortSignal.timeout(1000) };
+ * ```
+ */
+export interface MergeTopKOptions {
+  /** Results per query in the merged lists, an integer in 1..2^31 - 1. */
+  k: number;
+  /** The metric the partials were scored with (it sets the order), default `'ip'`. */
+  metric?: Metric;
+  /** Cancels an asynchronous merge (ignored by `mergeTopKSync`). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Merged top-k lists, row-major `count x k`, best first (ip/cosine: descending score; l2:
+ * ascending), ties by partial order, then by lower id.
+ */
+export interface MergeTopKResult<Ids extends Float64Array | BigInt64Array = Float64Array | BigInt64Array> {
+  /**
+   * Ids (with each partial's offset added), `count * k` entries: a BigInt64Array when any partial's
+   * indices are one, else a Float64Array of exact integers. Padding: -1 (or -1n).
+   */
+  ids: Ids;
+  /** Scores aligned with `ids`; padding: NaN. */
+  scores: Float32Array;
+  /** Valid entries per query (Q values): k, unless the partials held fewer for that query. */
+  counts: Int32Array;
+  /** Results per query (options.k). */
+  k: number;
+  /** Number of queries (Q). */
+  count: number;
 }
 
 /** Whether the CUDA backend is compiled in and usable. */

@@ -7,6 +7,7 @@
 #include "common/cancel_token.hpp"
 #include "common/errors.hpp"
 #include "info.hpp"
+#include "merge_top_k.hpp"
 #include "search.hpp"
 
 namespace vlk {
@@ -20,6 +21,8 @@ class Addon : public Napi::Addon<Addon> {
     DefineAddon(exports, {
                              InstanceMethod<&Addon::SearchSync>("searchSync", napi_enumerable),
                              InstanceMethod<&Addon::SearchAsync>("searchAsync", napi_enumerable),
+                             InstanceMethod<&Addon::MergeTopKSync>("mergeTopKSync", napi_enumerable),
+                             InstanceMethod<&Addon::MergeTopKAsync>("mergeTopKAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateCancelToken>("createCancelToken", napi_enumerable),
                              InstanceMethod<&Addon::Info>("info", napi_enumerable),
                              InstanceMethod<&Addon::SetIsa>("setIsa", napi_enumerable),
@@ -30,6 +33,8 @@ class Addon : public Napi::Addon<Addon> {
  private:
   Napi::Value SearchSync(const Napi::CallbackInfo& info) { return binding::SearchSync(info, state_); }
   Napi::Value SearchAsync(const Napi::CallbackInfo& info) { return binding::SearchAsync(info, state_); }
+  Napi::Value MergeTopKSync(const Napi::CallbackInfo& info) { return binding::MergeTopKSync(info, state_); }
+  Napi::Value MergeTopKAsync(const Napi::CallbackInfo& info) { return binding::MergeTopKAsync(info, state_); }
   Napi::Value CreateCancelToken(const Napi::CallbackInfo& info) { return binding::CreateCancelToken(info, state_); }
   Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
   Napi::Value SetIsa(const Napi::CallbackInfo& info) { return binding::SetIsa(info); }

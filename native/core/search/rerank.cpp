@@ -138,7 +138,7 @@ Status rerank(const RerankArgs& a, const RerankOut& out, const Context& ctx) {
         const bool valid = j < have;
         out.indices[q * k + j] = valid ? cand_idx(cands[static_cast<size_t>(j)]) : -1;
         const float key = valid ? cand_key(cands[static_cast<size_t>(j)]) : std::numeric_limits<float>::quiet_NaN();
-        out.scores[q * k + j] = a.metric == Metric::kL2 ? -key : key;
+        out.scores[q * k + j] = a.metric == Metric::kL2 ? 0.0f - key : key;  // never -0
       }
       if (out.counts != nullptr) out.counts[q] = static_cast<int32_t>(have);
     }

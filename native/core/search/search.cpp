@@ -605,7 +605,7 @@ Status search(const SearchArgs& args, const SearchOut& out, const Context& ctx) 
             const Cand c = (*list)[static_cast<size_t>(j)];
             oi[j] = cand_idx(c);
             const float key = cand_key(c);
-            os[j] = args.metric == Metric::kL2 ? -key : key;
+            os[j] = args.metric == Metric::kL2 ? 0.0f - key : key;  // +0 at distance 0, never -0
           }
           for (int64_t j = have; j < k; ++j) {
             oi[j] = -1;
