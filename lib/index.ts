@@ -1,13 +1,16 @@
 // Public entry of vlkernels (lib): exact batched top-k similarity search on the CPU through a
-// Node-API addon, and the exact merge of top-k lists searched per shard. Requiring it loads the
-// native addon once (see loader.ts); the ESM entry re-exports this module, so both share that one
-// instance.
+// Node-API addon, the exact merge of top-k lists searched per shard, and exact re-ranking of
+// per-query candidate lists. Requiring it loads the native addon once (see loader.ts); the ESM
+// entry re-exports this module, so both share that one instance.
 export { search, searchSync } from './search';
 export { mergeTopK, mergeTopKSync } from './merge_top_k';
+export { rerank, rerankSync } from './rerank';
 export { info, setIsa } from './info';
 export { AbortError, errorCodes, VlkError } from './errors';
 export type { NativeErrorCode, VlkErrorCode } from './errors';
 export type {
+  CandidateLists,
+  Candidates,
   CudaInfo,
   ExcludeLists,
   Info,
@@ -18,6 +21,7 @@ export type {
   MergeTopKOptions,
   MergeTopKResult,
   Metric,
+  RerankOptions,
   SearchOptions,
   SearchResult,
   TopKPartial,

@@ -50,12 +50,27 @@ export interface NativeMergeTopKOptions {
   metric: string;
 }
 
+/** Options of the binding's rerank* as lib passes them (already validated). */
+export interface NativeRerankOptions {
+  k: number;
+  metric: string;
+  threads?: number;
+}
+
 /** The raw Node-API module (native/binding/addon.cpp). */
 export interface NativeBinding {
   searchSync(queries: unknown, gallery: unknown, options: unknown): SearchResult;
   searchAsync(queries: unknown, gallery: unknown, options: unknown, token?: NativeCancelToken): Promise<SearchResult>;
   mergeTopKSync(partials: unknown, options: unknown): MergeTopKResult;
   mergeTopKAsync(partials: unknown, options: unknown, token?: NativeCancelToken): Promise<MergeTopKResult>;
+  rerankSync(queries: unknown, gallery: unknown, candidates: unknown, options: unknown): SearchResult;
+  rerankAsync(
+    queries: unknown,
+    gallery: unknown,
+    candidates: unknown,
+    options: unknown,
+    token?: NativeCancelToken,
+  ): Promise<SearchResult>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
   setIsa(isa: string | null): void;

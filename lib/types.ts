@@ -1,5 +1,5 @@
 // Public types of the vlkernels API (lib): matrix inputs, search options and results, top-k merge
-// inputs and results, info().
+// inputs and results, re-ranking candidates and options, info().
 // Matrices are row-major float32; a view names its shape, a plain Float32Array takes options.dim.
 
 /** Similarity measure: inner product, cosine similarity, or squared Euclidean distance. */
@@ -162,6 +162,59 @@ export interface MergeTopKResult<Ids extends Float64Array | BigInt64Array = Floa
   k: number;
   /** Number of queries (Q). */
   count: number;
+}
+
+/**
+ * Per-query candidate lists of {@link rerank}, CSR: query q's candidates are
+ * `rows[offsets[q] .. offsets[q + 1])` (`offsets.length === Q + 1`, `offsets[0] === 0`,
+ * non-decreasing, `offsets[Q] === rows.length`); any order, a row listed twice counts once.
+ *
+ * @example
+ * ```ts
+ * // Query 0 re-ranks rows 7, 3 and 9; query 1 has no candidates; query 2 re-ranks row 4.
+ * const lists: CandidateLists = { offsets: Int32Array.from([0, 3, 3, 4]), rows: Int32Array.from([7, 3, 9, 4]) };
+ * ```
+ */
+export interface CandidateLists {
+  offsets: Int32Array;
+  rows: Int32Array;
+}
+
+/**
+ * The gallery rows each query of {@link rerank} scores: an `Int32Array` of `Q * m` rows (row-major,
+ * m = length / Q candidates per query, e.g. the `indices` a vector engine returned; `-1` entries are
+ * skipped, as padding), or {@link CandidateLists} when the lists differ in length.
+ *
+ * @example
+ * ```ts
+ * // Q = 2, m = 3: query 0 re-ranks rows 7, 3 and 9; query 1 only row 4.
+ * const dense: Candidates = Int32Array.from([7, 3, 9, 4, -1, -1]);
+ * ```
+ */
+export type Candidates = Int32Array | CandidateLists;
+
+/**
+ * Options of {@link rerank} and {@link rerankSync}.
+ *
+ * @example
+ * ```ts
+ * const options: RerankOptions = { k: 10, metric: 'cosine', dim: 512, signal: AbortSignal.timeout(1000) };
+ * ```
+ */
+export interface RerankOptions {
+  /**
+   * Results per query, an integer in 1..2^31 - 1 (not tied to N): a query with fewer candidates
+   * returns them all, padded with index -1 and score NaN.
+   */
+  k: number;
+  /** Similarity measure, default `'ip'`. */
+  metric?: Metric;
+  /** Row length; required when an input is a plain Float32Array. */
+  dim?: number;
+  /** Parallel width (an integer >= 1); default: the thread-pool size (`info().threads`). */
+  threads?: number;
+  /** Cancels an asynchronous rerank (ignored by `rerankSync`). */
+  signal?: AbortSignal;
 }
 
 /** Whether the CUDA backend is compiled in and usable. */

@@ -23,6 +23,7 @@
       "native/binding/common/errors.cpp",
       "native/binding/info.cpp",
       "native/binding/merge_top_k.cpp",
+      "native/binding/rerank.cpp",
       "native/binding/search.cpp"
     ],
     "vlk_cuda_sources": [],

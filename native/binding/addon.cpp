@@ -8,6 +8,7 @@
 #include "common/errors.hpp"
 #include "info.hpp"
 #include "merge_top_k.hpp"
+#include "rerank.hpp"
 #include "search.hpp"
 
 namespace vlk {
@@ -23,6 +24,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::SearchAsync>("searchAsync", napi_enumerable),
                              InstanceMethod<&Addon::MergeTopKSync>("mergeTopKSync", napi_enumerable),
                              InstanceMethod<&Addon::MergeTopKAsync>("mergeTopKAsync", napi_enumerable),
+                             InstanceMethod<&Addon::RerankSync>("rerankSync", napi_enumerable),
+                             InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateCancelToken>("createCancelToken", napi_enumerable),
                              InstanceMethod<&Addon::Info>("info", napi_enumerable),
                              InstanceMethod<&Addon::SetIsa>("setIsa", napi_enumerable),
@@ -35,6 +38,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SearchAsync(const Napi::CallbackInfo& info) { return binding::SearchAsync(info, state_); }
   Napi::Value MergeTopKSync(const Napi::CallbackInfo& info) { return binding::MergeTopKSync(info, state_); }
   Napi::Value MergeTopKAsync(const Napi::CallbackInfo& info) { return binding::MergeTopKAsync(info, state_); }
+  Napi::Value RerankSync(const Napi::CallbackInfo& info) { return binding::RerankSync(info, state_); }
+  Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
   Napi::Value CreateCancelToken(const Napi::CallbackInfo& info) { return binding::CreateCancelToken(info, state_); }
   Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
   Napi::Value SetIsa(const Napi::CallbackInfo& info) { return binding::SetIsa(info); }

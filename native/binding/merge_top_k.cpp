@@ -380,19 +380,6 @@ class MergeTopKWorker final : public AsyncJob {
   size_t counts_slot_ = 0;
 };
 
-// token: undefined / null, or a value from createCancelToken() of this addon instance.
-Status ReadToken(Napi::Value token, AddonState& state, std::shared_ptr<CancelFlag>* out) {
-  if (token.IsUndefined() || token.IsNull()) return Status::Ok();
-  if (token.IsObject() && token.As<Napi::Object>().InstanceOf(state.cancel_token.Value())) {
-    try {
-      *out = CancelToken::Unwrap(token.As<Napi::Object>())->flag();
-      return Status::Ok();
-    } catch (const Napi::Error&) {
-    }
-  }
-  return Status(Code::kInvalidArg, "token: expected a value from createCancelToken(), got " + Describe(token));
-}
-
 }  // namespace
 
 Napi::Value MergeTopKSync(const Napi::CallbackInfo& info, AddonState&) {

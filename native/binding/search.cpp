@@ -49,20 +49,6 @@ struct SearchCall {
   std::shared_ptr<FilterData> filter;  // null: no filter
 };
 
-// An Int32Array's contents (detached or wrong type: kType / kInvalidArg naming `name`).
-Status ReadInt32s(Napi::Value value, const std::string& name, const int32_t** data, size_t* length) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
-    return Status(Code::kType, name + ": expected an Int32Array, got " + Describe(value));
-  }
-  Napi::Int32Array a = value.As<Napi::Int32Array>();
-  *length = a.ElementLength();
-  if (*length > 0 && a.ArrayBuffer().ByteLength() == 0) {
-    return Status(Code::kInvalidArg, name + ": the buffer is detached");
-  }
-  *data = *length > 0 ? a.Data() : nullptr;
-  return Status::Ok();
-}
-
 // options.exclude: Int32Array of Q rows (-1: none), or { offsets: Int32Array(Q + 1), rows }.
 Status ReadExclude(Napi::Value value, int64_t q, FilterData* f) {
   f->exclude_offsets.assign(static_cast<size_t>(q) + 1, 0);
@@ -235,35 +221,6 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
   return core::validate_search(call->args);
 }
 
-// Q x k results, V8-allocated (never external) so every embedder accepts them.
-Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::Int32Array* indices,
-                       Napi::Float32Array* scores, Napi::Int32Array* counts) {
-  int64_t total = 0;
-  const std::string what = "result arrays of Q x k = " + std::to_string(count) + " x " + std::to_string(k);
-  if (__builtin_mul_overflow(count, k, &total) || total > kMaxSafeInteger / 4) {
-    return Status(Code::kOutOfMemory, what + " entries are too large");
-  }
-  try {
-    *indices = Napi::Int32Array::New(env, static_cast<size_t>(total));
-    *scores = Napi::Float32Array::New(env, static_cast<size_t>(total));
-    *counts = Napi::Int32Array::New(env, static_cast<size_t>(count));
-  } catch (const Napi::Error&) {
-    return Status(Code::kOutOfMemory, "cannot allocate " + what + " entries");
-  }
-  return Status::Ok();
-}
-
-Napi::Object MakeResult(Napi::Env env, Napi::Value indices, Napi::Value scores, Napi::Value counts,
-                        int64_t k, int64_t count) {
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("indices", indices);
-  result.Set("scores", scores);
-  result.Set("counts", counts);
-  result.Set("k", Napi::Number::New(env, static_cast<double>(k)));
-  result.Set("count", Napi::Number::New(env, static_cast<double>(count)));
-  return result;
-}
-
 Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
   Context ctx;
   ctx.pool = &global_pool();
@@ -299,8 +256,8 @@ class SearchWorker final : public AsyncJob {
   }
 
   Napi::Value Result(Napi::Env env) override {
-    return MakeResult(env, Kept(indices_slot_), Kept(scores_slot_), Kept(counts_slot_), args_.k,
-                      args_.queries.rows);
+    return MakeSearchResult(env, Kept(indices_slot_), Kept(scores_slot_), Kept(counts_slot_), args_.k,
+                            args_.queries.rows);
   }
 
  private:
@@ -327,7 +284,7 @@ Napi::Value SearchSync(const Napi::CallbackInfo& info, AddonState&) {
   Napi::Int32Array indices;
   Napi::Float32Array scores;
   Napi::Int32Array counts;
-  status = AllocateOutputs(env, call.args.queries.rows, call.args.k, &indices, &scores, &counts);
+  status = AllocateSearchResult(env, call.args.queries.rows, call.args.k, &indices, &scores, &counts);
   if (!status.ok()) ThrowStatus(env, status);
 
   core::SearchOut out;
@@ -342,7 +299,7 @@ Napi::Value SearchSync(const Napi::CallbackInfo& info, AddonState&) {
     status = Status(Code::kInternal, "unexpected native exception");
   }
   if (!status.ok()) ThrowStatus(env, status);
-  return MakeResult(env, indices, scores, counts, call.args.k, call.args.queries.rows);
+  return MakeSearchResult(env, indices, scores, counts, call.args.k, call.args.queries.rows);
 }
 
 Napi::Value SearchAsync(const Napi::CallbackInfo& info, AddonState& state) {
@@ -352,21 +309,8 @@ Napi::Value SearchAsync(const Napi::CallbackInfo& info, AddonState& state) {
   if (!status.ok()) return RejectedPromise(env, status);
 
   std::shared_ptr<CancelFlag> cancel;
-  Napi::Value token = info[3];
-  if (!token.IsUndefined() && !token.IsNull()) {
-    bool ok = token.IsObject() && token.As<Napi::Object>().InstanceOf(state.cancel_token.Value());
-    if (ok) {
-      try {
-        cancel = CancelToken::Unwrap(token.As<Napi::Object>())->flag();
-      } catch (const Napi::Error&) {
-        ok = false;
-      }
-    }
-    if (!ok) {
-      return RejectedPromise(env, Status(Code::kInvalidArg, "token: expected a value from createCancelToken(), got " +
-                                                                Describe(token)));
-    }
-  }
+  status = ReadToken(info[3], state, &cancel);
+  if (!status.ok()) return RejectedPromise(env, status);
 
   Isa isa = Isa::kScalar;
   status = active_isa(&isa);
@@ -374,7 +318,7 @@ Napi::Value SearchAsync(const Napi::CallbackInfo& info, AddonState& state) {
   Napi::Int32Array indices;
   Napi::Float32Array scores;
   Napi::Int32Array counts;
-  status = AllocateOutputs(env, call.args.queries.rows, call.args.k, &indices, &scores, &counts);
+  status = AllocateSearchResult(env, call.args.queries.rows, call.args.k, &indices, &scores, &counts);
   if (!status.ok()) return RejectedPromise(env, status);
 
   std::unique_ptr<AsyncJob> job;

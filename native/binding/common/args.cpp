@@ -136,6 +136,19 @@ Status ReadFlag(Napi::Value value, const std::string& name, bool fallback, bool*
   return Status::Ok();
 }
 
+Status ReadInt32s(Napi::Value value, const std::string& name, const int32_t** data, size_t* length) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    return Status(Code::kType, name + ": expected an Int32Array, got " + Describe(value));
+  }
+  Napi::Int32Array a = value.As<Napi::Int32Array>();
+  *length = a.ElementLength();
+  if (*length > 0 && a.ArrayBuffer().ByteLength() == 0) {
+    return Status(Code::kInvalidArg, name + ": the buffer is detached");
+  }
+  *data = *length > 0 ? a.Data() : nullptr;
+  return Status::Ok();
+}
+
 Status ReadMatrix(Napi::Value value, const char* name_c, MatrixArg* out) {
   const std::string name = name_c;
   if (value.IsTypedArray()) {
@@ -209,6 +222,34 @@ Status ShapeMatrix(const char* name_c, bool has_dim, int64_t dim, MatrixArg* arg
   }
   arg->view = MatrixView<const float>(data.Data(), length / dim, dim);
   return Status::Ok();
+}
+
+Status AllocateSearchResult(Napi::Env env, int64_t count, int64_t k, Napi::Int32Array* indices,
+                            Napi::Float32Array* scores, Napi::Int32Array* counts) {
+  int64_t total = 0;
+  const std::string what = "result arrays of Q x k = " + std::to_string(count) + " x " + std::to_string(k);
+  if (__builtin_mul_overflow(count, k, &total) || total > kMaxSafeInteger / 4) {
+    return Status(Code::kOutOfMemory, what + " entries are too large");
+  }
+  try {
+    *indices = Napi::Int32Array::New(env, static_cast<size_t>(total));
+    *scores = Napi::Float32Array::New(env, static_cast<size_t>(total));
+    *counts = Napi::Int32Array::New(env, static_cast<size_t>(count));
+  } catch (const Napi::Error&) {
+    return Status(Code::kOutOfMemory, "cannot allocate " + what + " entries");
+  }
+  return Status::Ok();
+}
+
+Napi::Object MakeSearchResult(Napi::Env env, Napi::Value indices, Napi::Value scores, Napi::Value counts,
+                              int64_t k, int64_t count) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("indices", indices);
+  result.Set("scores", scores);
+  result.Set("counts", counts);
+  result.Set("k", Napi::Number::New(env, static_cast<double>(k)));
+  result.Set("count", Napi::Number::New(env, static_cast<double>(count)));
+  return result;
 }
 
 }  // namespace binding

@@ -1,6 +1,7 @@
 // Argument parsing shared by every binding op (binding/common): numbers and sizes, value
-// descriptions for messages, and matrix inputs (Float32Array + dim, { data, rows, cols },
-// { data, dims: [rows, cols] }) turned into zero-copy core views (byteOffset included).
+// descriptions for messages, Int32Array inputs, matrix inputs (Float32Array + dim, { data, rows,
+// cols }, { data, dims: [rows, cols] }) turned into zero-copy core views (byteOffset included), and
+// the Q x k result arrays of the ops that answer like search ({ indices, scores, counts, k, count }).
 // Bad input yields a Status (never a crash); only a throwing user getter raises a JS exception.
 #pragma once
 
@@ -33,6 +34,10 @@ Status ReadSize(Napi::Value value, const std::string& name, int64_t* out);
 /// An optional boolean flag: undefined is `fallback`; anything but a boolean is kInvalidArg.
 Status ReadFlag(Napi::Value value, const std::string& name, bool fallback, bool* out);
 
+/// An Int32Array's elements, read in place (byteOffset included; null when empty). Errors: kType
+/// (not an Int32Array), kInvalidArg (detached buffer), both naming `name`.
+Status ReadInt32s(Napi::Value value, const std::string& name, const int32_t** data, size_t* length);
+
 /// A matrix argument: a read-only view into the caller's Float32Array (no copy) and the typed
 /// array itself, which an async job keeps referenced until it completes.
 struct MatrixArg {
@@ -51,6 +56,16 @@ Status ReadMatrix(Napi::Value value, const char* name, MatrixArg* out);
 /// checked against it. Errors: kInvalidArg (plain array without dim, detached), kEmpty (dim 0),
 /// kDimMismatch (length not a multiple of dim, or view cols != dim).
 Status ShapeMatrix(const char* name, bool has_dim, int64_t dim, MatrixArg* arg);
+
+/// The Q x k result arrays of a search-shaped op (indices: Int32Array, scores: Float32Array, both
+/// count x k row-major; counts: Int32Array of count), V8-allocated (never external) so every
+/// embedder accepts them. JS thread. Errors: kOutOfMemory (too large, or V8 cannot allocate).
+Status AllocateSearchResult(Napi::Env env, int64_t count, int64_t k, Napi::Int32Array* indices,
+                            Napi::Float32Array* scores, Napi::Int32Array* counts);
+
+/// { indices, scores, counts, k, count }: what search and rerank resolve with. JS thread.
+Napi::Object MakeSearchResult(Napi::Env env, Napi::Value indices, Napi::Value scores, Napi::Value counts,
+                              int64_t k, int64_t count);
 
 }  // namespace binding
 }  // namespace vlk

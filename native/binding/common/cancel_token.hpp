@@ -8,7 +8,9 @@
 
 #include <memory>
 
+#include "addon_state.hpp"
 #include "common/cancel.hpp"
+#include "common/status.hpp"
 
 namespace vlk {
 namespace binding {
@@ -34,6 +36,10 @@ class CancelToken : public Napi::ObjectWrap<CancelToken> {
   std::shared_ptr<CancelFlag> flag_;
   std::weak_ptr<JobRunner> runner_;
 };
+
+/// An async call's token argument: undefined / null (out stays null), or a value from this addon
+/// instance's createCancelToken() (out: its flag). Anything else: kInvalidArg naming "token". JS thread.
+Status ReadToken(Napi::Value token, AddonState& state, std::shared_ptr<CancelFlag>* out);
 
 }  // namespace binding
 }  // namespace vlk
