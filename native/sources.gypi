@@ -3,6 +3,7 @@
     "vlk_core_sources": [
       "native/core/common/status.cpp",
       "native/core/common/thread_pool.cpp",
+      "native/core/index/flat_index.cpp",
       "native/core/isa/cpuid.cpp",
       "native/core/search/merge_top_k.cpp",
       "native/core/search/rerank.cpp",
@@ -30,7 +31,8 @@
     "vlk_native_test_sources": [
       "test/native/search_test.cpp",
       "test/native/merge_top_k_test.cpp",
-      "test/native/rerank_test.cpp"
+      "test/native/rerank_test.cpp",
+      "test/native/flat_index_test.cpp"
     ],
     "vlk_include_dirs": [
       "native/core"

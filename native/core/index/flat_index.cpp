@@ -1,0 +1,283 @@
+// FlatIndex (core/index). See flat_index.hpp. A search runs core::search once per block of its
+// snapshot, with the block's live bits as the allow-set (removed rows never take a live row's
+// place), then merges the blocks exactly with merge_top_k on global row numbers, so ties go to the
+// earlier insertion, and maps rows to user ids.
+#include "index/flat_index.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <string>
+#include <unordered_set>
+
+#include "search/merge_top_k.hpp"
+#include "search/search_detail.hpp"
+
+namespace vlk {
+namespace core {
+
+namespace {
+
+constexpr int64_t kFirstBlockRows = int64_t(1) << 16;  // a multiple of 64: blocks start on bit words
+
+}  // namespace
+
+struct FlatIndex::Block {
+  int64_t start = 0;  // global row of the block's first row
+  int64_t cap = 0;    // rows it holds
+  float* data = nullptr;
+  std::unique_ptr<int64_t[]> ids;
+
+  Block(int64_t start_row, int64_t rows, int64_t dim) : start(start_row), cap(rows) {
+    const size_t bytes = (static_cast<size_t>(rows * dim) * sizeof(float) + 63) / 64 * 64;
+    data = static_cast<float*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
+    if (data == nullptr) throw std::bad_alloc();
+    ids.reset(new int64_t[static_cast<size_t>(rows)]);
+  }
+  ~Block() { std::free(data); }
+  Block(const Block&) = delete;
+  Block& operator=(const Block&) = delete;
+};
+
+struct FlatIndex::Snapshot {
+  std::vector<std::shared_ptr<Block>> blocks;
+  int64_t rows = 0;
+  int64_t live_count = 0;
+  std::vector<uint64_t> live;
+};
+
+FlatIndex::FlatIndex(int64_t dim, Metric metric) : dim_(dim), metric_(metric) {}
+FlatIndex::~FlatIndex() = default;
+
+int64_t FlatIndex::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_count_;
+}
+
+int64_t FlatIndex::memory_usage() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t bytes = 0;
+  for (const auto& b : blocks_) bytes += b->cap * (dim_ * int64_t(sizeof(float)) + int64_t(sizeof(int64_t)));
+  bytes += static_cast<int64_t>(live_.capacity() * sizeof(uint64_t));
+  // Buckets plus one node (key, value, next pointer, hash) per entry.
+  bytes += static_cast<int64_t>(rows_by_id_.bucket_count() * sizeof(void*) + rows_by_id_.size() * 32);
+  return bytes;
+}
+
+Status FlatIndex::add(const MatrixView<const float>& v, const int64_t* ids, int64_t* first_id) {
+  if (v.rows < 0 || v.cols < 0) return Status(Code::kShape, "vectors: negative size");
+  if (v.rows > 0 && v.cols != dim_) {
+    return Status(Code::kDimMismatch, "vectors have dim " + std::to_string(v.cols) + " but the index has dim " +
+                                          std::to_string(dim_));
+  }
+  // Values first, without the lock: NaN/Inf or magnitudes that would overflow a search.
+  {
+    const std::string bad = find_non_finite("vectors", v);
+    if (!bad.empty()) return Status(Code::kNonFinite, bad);
+    for (int64_t r = 0; r < v.rows; ++r) {
+      double s = 0;
+      const float* p = v.row(r);
+      for (int64_t c = 0; c < v.cols; ++c) s += double(p[c]) * double(p[c]);
+      if (!(s <= double(kMaxNorm2))) return too_large("vectors", r);
+    }
+  }
+  try {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (first_id != nullptr) *first_id = next_auto_id_;
+    if (v.rows == 0) return Status::Ok();
+    if (ids != nullptr) {
+      std::unordered_set<int64_t> seen;
+      seen.reserve(static_cast<size_t>(v.rows));
+      for (int64_t i = 0; i < v.rows; ++i) {
+        if (ids[i] < 0) {
+          return Status(Code::kInvalidArg, "ids[" + std::to_string(i) + "]: " + std::to_string(ids[i]) +
+                                               " is negative (ids are integers >= 0)");
+        }
+        if (rows_by_id_.count(ids[i]) != 0) {
+          return Status(Code::kInvalidArg, "ids[" + std::to_string(i) + "]: id " + std::to_string(ids[i]) +
+                                               " is already in the index");
+        }
+        if (!seen.insert(ids[i]).second) {
+          return Status(Code::kInvalidArg, "ids[" + std::to_string(i) + "]: id " + std::to_string(ids[i]) +
+                                               " appears twice in this call");
+        }
+      }
+    } else if (next_auto_id_ > std::numeric_limits<int64_t>::max() - v.rows) {
+      return Status(Code::kInvalidArg, "ids: automatic ids would overflow");
+    }
+    // Reserve everything before changing anything, so a failure leaves the index as it was.
+    std::vector<std::shared_ptr<Block>> fresh;
+    int64_t capacity = 0;
+    for (const auto& b : blocks_) capacity += b->cap;
+    while (capacity < rows_ + v.rows) {
+      const int64_t cap = blocks_.empty() && fresh.empty() ? kFirstBlockRows
+                                                           : std::max(kFirstBlockRows, capacity);  // doubling
+      fresh.push_back(std::make_shared<Block>(capacity, cap, dim_));
+      capacity += cap;
+    }
+    live_.reserve(static_cast<size_t>((rows_ + v.rows + 63) / 64));
+    rows_by_id_.reserve(rows_by_id_.size() + static_cast<size_t>(v.rows));
+    blocks_.insert(blocks_.end(), fresh.begin(), fresh.end());
+
+    size_t bi = 0;
+    for (int64_t i = 0; i < v.rows; ++i) {
+      const int64_t row = rows_ + i;
+      while (row >= blocks_[bi]->start + blocks_[bi]->cap) ++bi;
+      Block& b = *blocks_[bi];
+      const int64_t local = row - b.start;
+      std::memcpy(b.data + local * dim_, v.row(i), static_cast<size_t>(dim_) * sizeof(float));
+      const int64_t id = ids != nullptr ? ids[i] : next_auto_id_ + i;
+      b.ids[static_cast<size_t>(local)] = id;
+      rows_by_id_.emplace(id, row);
+      if (static_cast<size_t>(row >> 6) >= live_.size()) live_.push_back(0);
+      live_[static_cast<size_t>(row >> 6)] |= uint64_t{1} << (row & 63);
+    }
+    int64_t max_id = next_auto_id_ - 1;
+    if (ids != nullptr) {
+      for (int64_t i = 0; i < v.rows; ++i) max_id = std::max(max_id, ids[i]);
+    } else {
+      max_id = next_auto_id_ + v.rows - 1;
+    }
+    next_auto_id_ = max_id == std::numeric_limits<int64_t>::max() ? max_id : max_id + 1;
+    rows_ += v.rows;
+    live_count_ += v.rows;
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "add: out of memory for " + std::to_string(v.rows) + " vectors");
+  }
+}
+
+Status FlatIndex::remove(const int64_t* ids, int64_t n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    std::unordered_set<int64_t> seen;
+    for (int64_t i = 0; i < n; ++i) {
+      if (rows_by_id_.count(ids[i]) == 0) {
+        return Status(Code::kInvalidArg, "ids[" + std::to_string(i) + "]: id " + std::to_string(ids[i]) +
+                                             " is not in the index (nothing was removed)");
+      }
+      if (!seen.insert(ids[i]).second) {
+        return Status(Code::kInvalidArg, "ids[" + std::to_string(i) + "]: id " + std::to_string(ids[i]) +
+                                             " appears twice in this call (nothing was removed)");
+      }
+    }
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "remove: out of memory");
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    auto it = rows_by_id_.find(ids[i]);
+    const int64_t row = it->second;
+    live_[static_cast<size_t>(row >> 6)] &= ~(uint64_t{1} << (row & 63));
+    rows_by_id_.erase(it);
+  }
+  live_count_ -= n;
+  return Status::Ok();
+}
+
+bool FlatIndex::has(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return rows_by_id_.count(id) != 0;
+}
+
+Status FlatIndex::get(int64_t id, float* out) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = rows_by_id_.find(id);
+  if (it == rows_by_id_.end()) {
+    return Status(Code::kInvalidArg, "id " + std::to_string(id) + " is not in the index");
+  }
+  for (const auto& b : blocks_) {
+    if (it->second < b->start + b->cap) {
+      std::memcpy(out, b->data + (it->second - b->start) * dim_, static_cast<size_t>(dim_) * sizeof(float));
+      return Status::Ok();
+    }
+  }
+  return Status(Code::kInternal, "get: row not found in any block");
+}
+
+FlatIndex::Snapshot FlatIndex::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Snapshot s;
+  s.blocks = blocks_;
+  s.rows = rows_;
+  s.live_count = live_count_;
+  s.live = live_;
+  return s;
+}
+
+Status FlatIndex::search(const MatrixView<const float>& queries, int64_t k, const IndexSearchOut& out,
+                         const Context& ctx) const {
+  if (queries.rows <= 0 || queries.cols <= 0) {
+    return Status(Code::kEmpty, "queries: " + std::to_string(queries.rows) + " x " + std::to_string(queries.cols) +
+                                    " is empty");
+  }
+  if (queries.cols != dim_) {
+    return Status(Code::kDimMismatch, "queries have dim " + std::to_string(queries.cols) + " but the index has dim " +
+                                          std::to_string(dim_));
+  }
+  if (k < 1) return Status(Code::kInvalidK, "k: " + std::to_string(k) + " is not >= 1");
+  if (out.ids == nullptr || out.scores == nullptr) return Status(Code::kInvalidArg, "search: null output");
+  try {
+    const Snapshot snap = snapshot();
+    const int64_t q = queries.rows;
+    // Per block: its rows within the snapshot, searched with its live bits as the allow-set.
+    std::vector<std::vector<int64_t>> part_rows;
+    std::vector<std::vector<float>> part_scores;
+    std::vector<std::vector<int32_t>> part_counts;
+    std::vector<TopKPartial> parts;
+    for (const auto& b : snap.blocks) {
+      const int64_t rows = std::min(b->cap, snap.rows - b->start);
+      if (rows <= 0) break;
+      const int64_t kb = std::min(k, rows);
+      SearchArgs a;
+      a.queries = queries;
+      a.gallery = MatrixView<const float>(b->data, rows, dim_);
+      a.k = kb;
+      a.metric = metric_;
+      a.filter.allow = snap.live.data() + (b->start >> 6);
+      std::vector<int32_t> local(static_cast<size_t>(q * kb));
+      part_scores.emplace_back(static_cast<size_t>(q * kb));
+      part_counts.emplace_back(static_cast<size_t>(q));
+      SearchOut so{local.data(), part_scores.back().data(), part_counts.back().data()};
+      VLK_RETURN_IF_ERROR(vlk::core::search(a, so, ctx));
+      std::vector<int64_t> global(local.size());
+      for (size_t i = 0; i < local.size(); ++i) global[i] = local[i] < 0 ? -1 : b->start + local[i];
+      part_rows.push_back(std::move(global));
+    }
+    for (size_t p = 0; p < part_rows.size(); ++p) {
+      const int64_t kb = static_cast<int64_t>(part_rows[p].size()) / q;
+      parts.push_back(TopKPartial{part_rows[p].data(), part_scores[p].data(), part_counts[p].data(), kb});
+    }
+    if (parts.empty()) {  // an index that never held a vector
+      for (int64_t i = 0; i < q * k; ++i) {
+        out.ids[i] = -1;
+        out.scores[i] = std::numeric_limits<float>::quiet_NaN();
+      }
+      for (int64_t i = 0; out.counts != nullptr && i < q; ++i) out.counts[i] = 0;
+      return Status::Ok();
+    }
+    MergeTopKArgs m;
+    m.parts = parts.data();
+    m.nparts = static_cast<int64_t>(parts.size());
+    m.queries = q;
+    m.k = k;
+    m.metric = metric_;
+    VLK_RETURN_IF_ERROR(merge_top_k(m, MergeTopKOut{out.ids, out.scores, out.counts}, ctx));
+    // Global rows (ties merged by block order, then row: insertion order) -> user ids.
+    for (int64_t i = 0; i < q * k; ++i) {
+      const int64_t row = out.ids[i];
+      if (row < 0) continue;
+      size_t bi = 0;
+      while (row >= snap.blocks[bi]->start + snap.blocks[bi]->cap) ++bi;
+      out.ids[i] = snap.blocks[bi]->ids[static_cast<size_t>(row - snap.blocks[bi]->start)];
+    }
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "search: out of memory");
+  }
+}
+
+}  // namespace core
+}  // namespace vlk
