@@ -1,10 +1,12 @@
 // Public entry of vlkernels (lib): exact batched top-k similarity search on the CPU through a
-// Node-API addon, the exact merge of top-k lists searched per shard, and exact re-ranking of
-// per-query candidate lists. Requiring it loads the native addon once (see loader.ts); the ESM
-// entry re-exports this module, so both share that one instance.
+// Node-API addon, the exact merge of top-k lists searched per shard, exact re-ranking of per-query
+// candidate lists, and FlatIndex, an exact mutable index of vectors with user ids. Requiring it
+// loads the native addon once (see loader.ts); the ESM entry re-exports this module, so both share
+// that one instance.
 export { search, searchSync } from './search';
 export { mergeTopK, mergeTopKSync } from './merge_top_k';
 export { rerank, rerankSync } from './rerank';
+export { FlatIndex } from './flat_index';
 export { info, setIsa } from './info';
 export { AbortError, errorCodes, VlkError } from './errors';
 export type { NativeErrorCode, VlkErrorCode } from './errors';
@@ -13,6 +15,13 @@ export type {
   Candidates,
   CudaInfo,
   ExcludeLists,
+  FlatIndexAddResult,
+  FlatIndexMemoryUsage,
+  FlatIndexOptions,
+  FlatIndexSearchOptions,
+  FlatIndexSearchResult,
+  FlatIndexStorage,
+  IdsInput,
   Info,
   IsaName,
   MatrixDimsView,
@@ -27,4 +36,4 @@ export type {
   TopKPartial,
 } from './types';
 export { binding } from './loader';
-export type { NativeBinding, NativeCancelToken, NativeInfo } from './loader';
+export type { NativeBinding, NativeCancelToken, NativeFlatIndex, NativeInfo } from './loader';

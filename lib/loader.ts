@@ -4,7 +4,7 @@
 // invalid VLK_FORCE_ISA at load. Loaded once per module instance: ESM re-exports this CJS build.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { MergeTopKResult, SearchResult } from './types';
+import type { FlatIndexSearchResult, MergeTopKResult, SearchResult } from './types';
 import { VlkError, type VlkErrorCode } from './errors';
 
 /** Node-API version the addon is built against (binding.gyp NAPI_VERSION). */
@@ -57,6 +57,28 @@ export interface NativeRerankOptions {
   threads?: number;
 }
 
+/** Search options of the binding's FlatIndex as lib passes them (already validated). */
+export interface NativeFlatIndexSearchOptions {
+  k: number;
+  threads?: number;
+}
+
+/**
+ * The binding's FlatIndex object (native/binding/flat_index.cpp), from `createFlatIndex`. ids are
+ * passed as a Float64Array or a BigInt64Array; every method throws "index is closed" after close().
+ */
+export interface NativeFlatIndex {
+  add(vectors: unknown, ids?: Float64Array | BigInt64Array): number | bigint | undefined;
+  remove(ids: Float64Array | BigInt64Array): number;
+  has(id: number | bigint): boolean;
+  get(id: number | bigint): Float32Array;
+  size(): number;
+  memoryUsage(): number;
+  searchSync(queries: unknown, options: unknown): FlatIndexSearchResult;
+  searchAsync(queries: unknown, options: unknown, token?: NativeCancelToken): Promise<FlatIndexSearchResult>;
+  close(): void;
+}
+
 /** The raw Node-API module (native/binding/addon.cpp). */
 export interface NativeBinding {
   searchSync(queries: unknown, gallery: unknown, options: unknown): SearchResult;
@@ -71,6 +93,7 @@ export interface NativeBinding {
     options: unknown,
     token?: NativeCancelToken,
   ): Promise<SearchResult>;
+  createFlatIndex(dim: number, metric: string): NativeFlatIndex;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
   setIsa(isa: string | null): void;

@@ -1,5 +1,5 @@
 // Public types of the vlkernels API (lib): matrix inputs, search options and results, top-k merge
-// inputs and results, re-ranking candidates and options, info().
+// inputs and results, re-ranking candidates and options, FlatIndex options and results, info().
 // Matrices are row-major float32; a view names its shape, a plain Float32Array takes options.dim.
 
 /** Similarity measure: inner product, cosine similarity, or squared Euclidean distance. */
@@ -215,6 +215,123 @@ export interface RerankOptions {
   threads?: number;
   /** Cancels an asynchronous rerank (ignored by `rerankSync`). */
   signal?: AbortSignal;
+}
+
+/**
+ * How a {@link FlatIndex} stores its vectors: `'f32'` (32-bit floats, exact) is the only storage
+ * available yet; `'bf16'` and `'i8'` are rejected with ERR_VLK_INVALID_ARG.
+ */
+export type FlatIndexStorage = 'f32';
+
+/**
+ * Options of the {@link FlatIndex} constructor.
+ *
+ * @example
+ * ```ts
+ * const options: FlatIndexOptions = { dim: 512, metric: 'cosine' }; // storage: 'f32' (default)
+ * ```
+ */
+export interface FlatIndexOptions {
+  /** Vector length, an integer in 1..2^31 - 1. */
+  dim: number;
+  /** Similarity measure of every search, default `'ip'`. */
+  metric?: Metric;
+  /** Vector storage, default (and only) `'f32'`. */
+  storage?: FlatIndexStorage;
+}
+
+/**
+ * User ids of {@link FlatIndex.add} and {@link FlatIndex.remove}: numbers (an array, a Float64Array
+ * or any array-like of integers in 0..2^53 - 1), or a BigInt64Array (ids in 0..2^63 - 1; it makes
+ * the index's search results BigInt64Array from then on).
+ *
+ * @example
+ * ```ts
+ * const a: IdsInput = [17, 4, 99];
+ * const b: IdsInput = BigInt64Array.from([2n ** 60n, 5n]);
+ * ```
+ */
+export type IdsInput = ArrayLike<number> | Float64Array | BigInt64Array;
+
+/**
+ * What {@link FlatIndex.add} returns.
+ *
+ * @example
+ * ```ts
+ * const { firstId } = index.add(vectors); // automatic ids firstId, firstId + 1, ...
+ * ```
+ */
+export interface FlatIndexAddResult {
+  /**
+   * Without ids: the first automatic id given (the rest follow one by one), a number, or a bigint
+   * once the index was given BigInt64Array ids. With ids: undefined.
+   */
+  firstId: number | bigint | undefined;
+}
+
+/**
+ * What {@link FlatIndex.memoryUsage} returns.
+ *
+ * @example
+ * ```ts
+ * const { bytes, bytesPerVector } = index.memoryUsage();
+ * ```
+ */
+export interface FlatIndexMemoryUsage {
+  /**
+   * Native bytes the index holds: its row blocks (allocated ahead, 65,536 rows first, then
+   * doubling; removed rows included until a future compaction), ids, live bits and the id map.
+   */
+  bytes: number;
+  /** `bytes / max(size, 1)`. */
+  bytesPerVector: number;
+}
+
+/**
+ * Options of {@link FlatIndex.search} and {@link FlatIndex.searchSync}.
+ *
+ * @example
+ * ```ts
+ * const options: FlatIndexSearchOptions = { k: 10, signal: AbortSignal.timeout(1000) };
+ * ```
+ */
+export interface FlatIndexSearchOptions {
+  /**
+   * Results per query, an integer in 1..2^31 - 1 (not tied to the index's size: a query gets
+   * `min(k, size)` results, the rest is padding).
+   */
+  k: number;
+  /** Parallel width (an integer >= 1); default: the thread-pool size (`info().threads`). */
+  threads?: number;
+  /** Cancels an asynchronous search (ignored by `searchSync`). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Top-k lists of a {@link FlatIndex} search, row-major `count x k`: row q holds the best live
+ * vectors for query q, best first (ip/cosine: descending similarity; l2: ascending squared
+ * distance), ties by earlier insertion.
+ *
+ * @example
+ * ```ts
+ * const { ids, scores, counts, k } = index.searchSync(query, { k: 5 });
+ * for (let j = 0; j < counts[0]; j++) console.log(ids[j], scores[j]);
+ * ```
+ */
+export interface FlatIndexSearchResult<Ids extends Float64Array | BigInt64Array = Float64Array | BigInt64Array> {
+  /**
+   * User ids, `count * k` entries: a BigInt64Array once the index was given BigInt64Array ids,
+   * else a Float64Array of exact integers. Padding: -1 (or -1n).
+   */
+  ids: Ids;
+  /** Similarities (ip, cosine) or squared Euclidean distances (l2), aligned with `ids`; padding: NaN. */
+  scores: Float32Array;
+  /** Valid entries per query (Q values): `min(k, size)` of the index as the search saw it. */
+  counts: Int32Array;
+  /** Results per query (options.k). */
+  k: number;
+  /** Number of queries (Q). */
+  count: number;
 }
 
 /** Whether the CUDA backend is compiled in and usable. */

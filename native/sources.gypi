@@ -22,6 +22,7 @@
       "native/binding/common/async_job.cpp",
       "native/binding/common/cancel_token.cpp",
       "native/binding/common/errors.cpp",
+      "native/binding/flat_index.cpp",
       "native/binding/info.cpp",
       "native/binding/merge_top_k.cpp",
       "native/binding/rerank.cpp",

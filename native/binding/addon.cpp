@@ -6,6 +6,7 @@
 #include "common/addon_state.hpp"
 #include "common/cancel_token.hpp"
 #include "common/errors.hpp"
+#include "flat_index.hpp"
 #include "info.hpp"
 #include "merge_top_k.hpp"
 #include "rerank.hpp"
@@ -19,6 +20,7 @@ class Addon : public Napi::Addon<Addon> {
   Addon(Napi::Env env, Napi::Object exports) {
     state_.runner = JobRunner::Create(env);
     state_.cancel_token = Napi::Persistent(CancelToken::Define(env));
+    state_.flat_index = Napi::Persistent(FlatIndexWrap::Define(env));
     DefineAddon(exports, {
                              InstanceMethod<&Addon::SearchSync>("searchSync", napi_enumerable),
                              InstanceMethod<&Addon::SearchAsync>("searchAsync", napi_enumerable),
@@ -26,6 +28,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::MergeTopKAsync>("mergeTopKAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankSync>("rerankSync", napi_enumerable),
                              InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
+                             InstanceMethod<&Addon::CreateFlatIndex>("createFlatIndex", napi_enumerable),
                              InstanceMethod<&Addon::CreateCancelToken>("createCancelToken", napi_enumerable),
                              InstanceMethod<&Addon::Info>("info", napi_enumerable),
                              InstanceMethod<&Addon::SetIsa>("setIsa", napi_enumerable),
@@ -40,6 +43,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value MergeTopKAsync(const Napi::CallbackInfo& info) { return binding::MergeTopKAsync(info, state_); }
   Napi::Value RerankSync(const Napi::CallbackInfo& info) { return binding::RerankSync(info, state_); }
   Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
+  Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info) { return binding::CreateFlatIndex(info, state_); }
   Napi::Value CreateCancelToken(const Napi::CallbackInfo& info) { return binding::CreateCancelToken(info, state_); }
   Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
   Napi::Value SetIsa(const Napi::CallbackInfo& info) { return binding::SetIsa(info); }

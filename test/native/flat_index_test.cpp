@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <thread>
+#include <utility>
 #include <unordered_map>
 #include <vector>
 
@@ -71,13 +72,15 @@ VLK_TEST(flat_index_equals_search_over_live_rows) {
     FlatIndex index(d, metric);
     std::vector<float> live_rows;
     std::vector<int64_t> live_ids;
-    // 70,000 rows: crosses the first block boundary (65,536).
+    // 70,000 rows in three adds (1,000 + 5,000 + 64,000): three blocks, two boundaries.
     const int64_t n = 70000;
     std::vector<float> v(static_cast<size_t>(n * d));
     for (auto& x : v) x = rng.uniform();
     std::vector<int64_t> ids(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = 3 * i + 1000000007LL;
-    VLK_CHECK(index.add(MatrixView<const float>(v.data(), n, d), ids.data(), nullptr).ok());
+    for (const auto& [from, to] : {std::pair<int64_t, int64_t>{0, 1000}, {1000, 6000}, {6000, n}}) {
+      VLK_CHECK(index.add(MatrixView<const float>(v.data() + from * d, to - from, d), ids.data() + from, nullptr).ok());
+    }
     VLK_CHECK_EQ(index.size(), n);
     // Remove every 7th id.
     std::vector<int64_t> gone;

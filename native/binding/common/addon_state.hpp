@@ -15,6 +15,7 @@ namespace binding {
 struct AddonState {
   std::shared_ptr<JobRunner> runner;        // the instance's thread-safe function and job accounting
   Napi::FunctionReference cancel_token;     // CancelToken constructor, for InstanceOf checks
+  Napi::FunctionReference flat_index;       // FlatIndexWrap constructor, for createFlatIndex
 };
 
 }  // namespace binding

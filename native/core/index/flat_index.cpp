@@ -21,7 +21,8 @@ namespace core {
 
 namespace {
 
-constexpr int64_t kFirstBlockRows = int64_t(1) << 16;  // a multiple of 64: blocks start on bit words
+// Smallest block; every block size is a multiple of 64 so blocks start on live-bit words.
+constexpr int64_t kMinBlockRows = 1024;
 
 }  // namespace
 
@@ -113,8 +114,9 @@ Status FlatIndex::add(const MatrixView<const float>& v, const int64_t* ids, int6
     int64_t capacity = 0;
     for (const auto& b : blocks_) capacity += b->cap;
     while (capacity < rows_ + v.rows) {
-      const int64_t cap = blocks_.empty() && fresh.empty() ? kFirstBlockRows
-                                                           : std::max(kFirstBlockRows, capacity);  // doubling
+      // Doubling, but never less than this add needs, so a big first add is one block.
+      int64_t cap = std::max({kMinBlockRows, capacity, rows_ + v.rows - capacity});
+      cap = (cap + 63) / 64 * 64;
       fresh.push_back(std::make_shared<Block>(capacity, cap, dim_));
       capacity += cap;
     }

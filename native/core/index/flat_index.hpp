@@ -1,7 +1,8 @@
 // FlatIndex (core/index): an exact index a service keeps and mutates: vectors with user ids, add,
 // remove, get, has, and search that returns ids. f32 storage.
 //
-// Layout: rows live in append-only blocks that never move (block sizes double from 64Ki rows);
+// Layout: rows live in append-only blocks that never move (sizes double, from 1,024 rows or the
+// size of the add that needs a new block);
 // removal clears a row's live bit (its memory is kept until a future compaction). A search takes
 // a snapshot under a short lock (block list, row count, live bitset) and runs without the lock,
 // so add/remove never wait for a search and a search never sees a torn row: rows past its

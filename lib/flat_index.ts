@@ -1,0 +1,471 @@
+// Exact mutable vector index (lib): FlatIndex keeps vectors with user ids in native memory
+// (core/index/flat_index: f32 rows in append-only blocks), add/remove/has/get on this thread,
+// search on the addon's pool (AbortSignal through a native cancel token) or on this thread.
+// Validation here gives the messages; the binding repeats every check with the same codes.
+import { types } from 'node:util';
+import { atApi, fromNative, VlkError } from './errors';
+import { describe, isRecord, readMatrix, shapeMatrix } from './args';
+import { readSignal, runCancellable } from './cancel';
+import { binding, type NativeFlatIndex, type NativeFlatIndexSearchOptions, type NativeMatrix } from './loader';
+import type {
+  FlatIndexAddResult,
+  FlatIndexMemoryUsage,
+  FlatIndexOptions,
+  FlatIndexSearchOptions,
+  FlatIndexSearchResult,
+  FlatIndexStorage,
+  IdsInput,
+  MatrixInput,
+  Metric,
+} from './types';
+
+const metrics: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
+const MAX_INT32 = 2 ** 31 - 1; // dim and k (counts are an Int32Array)
+const MAX_BIGINT_ID = 2n ** 63n - 1n;
+
+function isIdNumber(v: number): boolean {
+  return Number.isSafeInteger(v) && v >= 0;
+}
+
+// One id of has/get/remove: a number (integer 0..2^53 - 1) or a bigint (0..2^63 - 1).
+function readId(value: unknown, name: string): number | bigint {
+  if (typeof value === 'number') {
+    if (!isIdNumber(value)) {
+      throw new VlkError('ERR_VLK_INVALID_ARG', `${name}: ${value} is not an integer in 0..2^53 - 1 (use a bigint beyond)`);
+    }
+    return value;
+  }
+  if (typeof value === 'bigint') {
+    if (value < 0n || value > MAX_BIGINT_ID) {
+      throw new VlkError('ERR_VLK_INVALID_ARG', `${name}: ${value}n is not in 0..2^63 - 1`);
+    }
+    return value;
+  }
+  throw new VlkError('ERR_VLK_TYPE', `${name}: expected a number or a bigint, got ${describe(value)}`);
+}
+
+function isArrayLike(value: unknown): value is ArrayLike<unknown> {
+  if (Array.isArray(value) || types.isTypedArray(value)) return true;
+  return isRecord(value) && Number.isSafeInteger(value.length) && (value.length as number) >= 0;
+}
+
+// ids as the binding takes them: a BigInt64Array (entries >= 0) or a Float64Array (integers
+// 0..2^53 - 1, a copy unless one was given). expected: the length they must have (rows of vectors).
+function readIds(value: unknown, expected: number | undefined): Float64Array | BigInt64Array {
+  const expectedTypes = 'an array of numbers, a Float64Array or a BigInt64Array';
+  if (!isArrayLike(value) || types.isBigUint64Array(value)) {
+    throw new VlkError('ERR_VLK_TYPE', `ids: expected ${expectedTypes}, got ${describe(value)}`);
+  }
+  if (expected !== undefined && value.length !== expected) {
+    throw new VlkError('ERR_VLK_SHAPE', `ids: length ${value.length} is not the number of vectors (${expected})`);
+  }
+  if (types.isBigInt64Array(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (value[i] < 0n) {
+        throw new VlkError('ERR_VLK_INVALID_ARG', `ids[${i}]: ${value[i]}n is negative (ids are integers >= 0)`);
+      }
+    }
+    return value;
+  }
+  const out = types.isFloat64Array(value) ? value : new Float64Array(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const v = value[i];
+    if (typeof v !== 'number') {
+      throw new VlkError('ERR_VLK_TYPE', `ids[${i}]: expected a number, got ${describe(v)}`);
+    }
+    if (!isIdNumber(v)) {
+      throw new VlkError(
+        'ERR_VLK_INVALID_ARG',
+        `ids[${i}]: ${v} is not an integer in 0..2^53 - 1 (use a BigInt64Array beyond)`,
+      );
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+// A matrix of rows x dim: a plain Float32Array split by the index's dim, or a view with cols = dim.
+function readRows(value: unknown, name: string, dim: number): NativeMatrix {
+  const arg = readMatrix(value, name);
+  if ('view' in arg && arg.view.cols !== dim) {
+    throw new VlkError('ERR_VLK_DIM_MISMATCH', `${name}: cols ${arg.view.cols} differs from the index's dim ${dim}`);
+  }
+  return shapeMatrix(arg, name, dim);
+}
+
+interface PreparedSearch {
+  queries: NativeMatrix;
+  options: NativeFlatIndexSearchOptions;
+  signal: AbortSignal | undefined;
+}
+
+// Check order (and so the code for an input with several faults) matches native/binding/flat_index.cpp.
+function prepareSearch(queries: unknown, options: unknown, dim: number, async: boolean): PreparedSearch {
+  if (!isRecord(options)) {
+    throw new VlkError('ERR_VLK_TYPE', `options: expected an object such as { k: 10 }, got ${describe(options)}`);
+  }
+  const q = readRows(queries, 'queries', dim);
+  if (q.rows === 0) throw new VlkError('ERR_VLK_EMPTY', `queries: shape 0 x ${q.cols} is empty`);
+  const k = options.k;
+  if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > MAX_INT32) {
+    const got = typeof k === 'number' ? String(k) : describe(k);
+    throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${got} is not an integer in 1..${MAX_INT32}`);
+  }
+  const threads = options.threads;
+  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1)) {
+    const got = typeof threads === 'number' ? String(threads) : describe(threads);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.threads: ${got} is not an integer >= 1`);
+  }
+  const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
+  return { queries: q, options: threads === undefined ? { k } : { k, threads }, signal };
+}
+
+/**
+ * An exact, mutable index of vectors with user ids, held in native memory: add and remove vectors
+ * at any time (also while searches run), and search it exactly, with the same scores, bit for bit,
+ * and the same order as {@link search} over the live vectors in insertion order (ties: earlier
+ * insertion first).
+ *
+ * Vectors are copied into the index by {@link FlatIndex.add}. Rows live in append-only native
+ * blocks (65,536 rows first, then doubling), so the first add reserves a whole block
+ * (`memoryUsage()` tells); removed rows keep their memory until a future compaction. A search runs
+ * on a snapshot taken when it starts: adds and removes never wait for it, and it never sees a
+ * half-written row. Call {@link FlatIndex.close} (or `using`) to free the native memory at once;
+ * otherwise it is freed when the object is garbage-collected.
+ *
+ * @example
+ * ```ts
+ * import { FlatIndex } from 'vlkernels';
+ * using index = new FlatIndex({ dim: 512, metric: 'cosine' });
+ * index.add(embeddings, [101, 102, 103]);          // 3 x 512 Float32Array, user ids
+ * const { ids, scores } = await index.search(query, { k: 2 });
+ * index.remove(102);
+ * ```
+ */
+export class FlatIndex implements Disposable {
+  /**
+   * Vector length (options.dim); readable after close().
+   *
+   * @example
+   * ```ts
+   * new FlatIndex({ dim: 512 }).dim; // 512
+   * ```
+   * @throws Nothing.
+   */
+  readonly dim: number;
+  /**
+   * Similarity measure of every search (options.metric, default 'ip'); readable after close().
+   *
+   * @example
+   * ```ts
+   * new FlatIndex({ dim: 8, metric: 'l2' }).metric; // 'l2'
+   * ```
+   * @throws Nothing.
+   */
+  readonly metric: Metric;
+  /**
+   * How vectors are stored: 32-bit floats; readable after close().
+   *
+   * @example
+   * ```ts
+   * new FlatIndex({ dim: 8 }).storage; // 'f32'
+   * ```
+   * @throws Nothing.
+   */
+  readonly storage: FlatIndexStorage;
+  #native: NativeFlatIndex | null;
+
+  /**
+   * Creates an empty index.
+   *
+   * @param options - `dim` (an integer in 1..2^31 - 1), `metric` ('ip' default, 'cosine', 'l2'),
+   *   `storage` ('f32', the default and only storage available yet).
+   *
+   * @example
+   * ```ts
+   * const index = new FlatIndex({ dim: 384, metric: 'l2' });
+   * ```
+   * @throws VlkError with code ERR_VLK_TYPE (options not an object), ERR_VLK_INVALID_ARG (dim not
+   * an integer in 1..2^31 - 1, unknown metric, storage other than 'f32': "storage 'bf16' is not
+   * available yet (only 'f32')"), ERR_VLK_OUT_OF_MEMORY.
+   */
+  constructor(options: FlatIndexOptions) {
+    const { dim, metric } = atApi(() => {
+      if (!isRecord(options)) {
+        throw new VlkError('ERR_VLK_TYPE', `options: expected an object such as { dim: 512 }, got ${describe(options)}`);
+      }
+      const d = options.dim;
+      if (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > MAX_INT32) {
+        const got = typeof d === 'number' ? String(d) : describe(d);
+        throw new VlkError('ERR_VLK_INVALID_ARG', `options.dim: ${got} is not an integer in 1..${MAX_INT32}`);
+      }
+      const m = options.metric ?? 'ip';
+      if (typeof m !== 'string' || !metrics.has(m)) {
+        const got = typeof m === 'string' ? `'${m}'` : describe(m);
+        throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'ip', 'cosine' or 'l2', got ${got}`);
+      }
+      const storage: unknown = options.storage ?? 'f32';
+      if (storage === 'bf16' || storage === 'i8') {
+        throw new VlkError('ERR_VLK_INVALID_ARG', `storage '${storage}' is not available yet (only 'f32')`);
+      }
+      if (storage !== 'f32') {
+        const got = typeof storage === 'string' ? `'${storage}'` : describe(storage);
+        throw new VlkError('ERR_VLK_INVALID_ARG', `options.storage: expected 'f32', got ${got}`);
+      }
+      return { dim: d, metric: m as Metric };
+    }, FlatIndex);
+    this.dim = dim;
+    this.metric = metric;
+    this.storage = 'f32';
+    try {
+      this.#native = binding.createFlatIndex(dim, metric);
+    } catch (err) {
+      throw fromNative(err, FlatIndex);
+    }
+  }
+
+  // The native index, or the "index is closed" error.
+  #open(): NativeFlatIndex {
+    if (this.#native === null) throw new VlkError('ERR_VLK_INVALID_ARG', 'index is closed');
+    return this.#native;
+  }
+
+  // Runs a native call; its errors become VlkError whose stack starts at the caller of `api`.
+  #call<T>(api: Function, step: (native: NativeFlatIndex) => T): T {
+    const native = atApi(() => this.#open(), api);
+    try {
+      return step(native);
+    } catch (err) {
+      throw fromNative(err, api);
+    }
+  }
+
+  /**
+   * Live vectors (added and not removed).
+   *
+   * @example
+   * ```ts
+   * index.add(new Float32Array(3 * index.dim));
+   * index.size; // 3
+   * ```
+   * @throws VlkError ERR_VLK_INVALID_ARG ("index is closed") after {@link FlatIndex.close}.
+   */
+  get size(): number {
+    return this.#call(sizeGetter, (n) => n.size());
+  }
+
+  /**
+   * Native bytes the index holds (see {@link FlatIndexMemoryUsage}); the same amount is reported
+   * to V8 as external memory, so garbage collection sees it.
+   *
+   * @example
+   * ```ts
+   * const { bytes, bytesPerVector } = index.memoryUsage();
+   * console.log(`${(bytes / 2 ** 20).toFixed(1)} MiB, ${bytesPerVector.toFixed(0)} B per vector`);
+   * ```
+   * @throws VlkError ERR_VLK_INVALID_ARG ("index is closed") after {@link FlatIndex.close}.
+   */
+  memoryUsage(): FlatIndexMemoryUsage {
+    return this.#call(FlatIndex.prototype.memoryUsage, (n) => {
+      const bytes = n.memoryUsage();
+      return { bytes, bytesPerVector: bytes / Math.max(n.size(), 1) };
+    });
+  }
+
+  /**
+   * Copies vectors into the index, all or nothing. With `ids`, each vector gets its id (unique in
+   * the call and not already in the index; a removed id may be used again); without, automatic ids
+   * from one past the largest id the index was ever given (0 for a new index).
+   *
+   * @param vectors - n x dim: a Float32Array of n * dim values, or a `{ data, rows, cols }` /
+   *   `{ data, dims }` view with cols = dim. Copied: the caller may reuse it at once.
+   * @param ids - n ids: numbers (integers in 0..2^53 - 1, as an array, a Float64Array or any
+   *   array-like) or a BigInt64Array (ids in 0..2^63 - 1, which makes search results
+   *   BigInt64Array from then on).
+   * @returns `{ firstId }`: without ids, the first automatic id (a number; a bigint once the index
+   *   was given BigInt64Array ids); with ids, undefined.
+   *
+   * @example
+   * ```ts
+   * const index = new FlatIndex({ dim: 4 });
+   * index.add(new Float32Array(8), [10, 20]);              // ids 10 and 20
+   * const { firstId } = index.add(new Float32Array(4));    // firstId 21
+   * index.add({ data: rows, rows: 2, cols: 4 }, BigInt64Array.from([2n ** 60n, 7n]));
+   * ```
+   * @throws VlkError with code ERR_VLK_TYPE (vectors not a Float32Array or view, ids not an array
+   * of numbers, a Float64Array or a BigInt64Array), ERR_VLK_DIM_MISMATCH (cols or length vs dim),
+   * ERR_VLK_SHAPE (a view's shape, ids length != n), ERR_VLK_INVALID_ARG (an id negative, not an
+   * integer, beyond 2^53 - 1 as a number, repeated in the call or already in the index; automatic
+   * ids past 2^53 - 1 on a number-id index; "index is closed"), ERR_VLK_NON_FINITE (NaN, Infinity,
+   * or a row whose squared norm would overflow a search), ERR_VLK_OUT_OF_MEMORY. On any error
+   * nothing is added.
+   */
+  add(vectors: MatrixInput, ids?: IdsInput): FlatIndexAddResult {
+    return this.#call(FlatIndex.prototype.add, (n) => {
+      const { matrix, idArray } = atApi(() => {
+        const matrix = readRows(vectors, 'vectors', this.dim);
+        return { matrix, idArray: ids === undefined ? undefined : readIds(ids, matrix.rows) };
+      }, FlatIndex.prototype.add);
+      return { firstId: n.add(matrix, idArray) };
+    });
+  }
+
+  /**
+   * Removes vectors by id, all or nothing.
+   *
+   * @param ids - One id (a number or a bigint) or several (as in {@link FlatIndex.add}).
+   * @returns How many were removed (all of them).
+   *
+   * @example
+   * ```ts
+   * index.remove(17);
+   * index.remove([3, 4, 5]); // 3
+   * index.remove(2n ** 60n);
+   * ```
+   * @throws VlkError with code ERR_VLK_TYPE (not a number, bigint or array of them),
+   * ERR_VLK_INVALID_ARG (an id not in the index, listed twice, negative, or not an integer in
+   * 0..2^53 - 1 as a number; "index is closed"). On any error nothing is removed.
+   */
+  remove(ids: IdsInput | number | bigint): number {
+    return this.#call(FlatIndex.prototype.remove, (n) => {
+      const idArray = atApi(() => {
+        if (typeof ids === 'number') return Float64Array.of(readId(ids, 'ids[0]') as number);
+        if (typeof ids === 'bigint') return BigInt64Array.of(readId(ids, 'ids[0]') as bigint);
+        return readIds(ids, undefined);
+      }, FlatIndex.prototype.remove);
+      return n.remove(idArray);
+    });
+  }
+
+  /**
+   * Whether a vector with this id is in the index.
+   *
+   * @param id - An integer in 0..2^53 - 1, or a bigint in 0..2^63 - 1.
+   *
+   * @example
+   * ```ts
+   * index.add(new Float32Array(index.dim), [42]);
+   * index.has(42);  // true
+   * index.has(42n); // true
+   * ```
+   * @throws VlkError with code ERR_VLK_TYPE (not a number or bigint), ERR_VLK_INVALID_ARG (a
+   * negative or non-integer id, a number beyond 2^53 - 1; "index is closed").
+   */
+  has(id: number | bigint): boolean {
+    return this.#call(FlatIndex.prototype.has, (n) => n.has(atApi(() => readId(id, 'id'), FlatIndex.prototype.has)));
+  }
+
+  /**
+   * A copy of the vector stored under `id` (dim values).
+   *
+   * @param id - An integer in 0..2^53 - 1, or a bigint in 0..2^63 - 1.
+   *
+   * @example
+   * ```ts
+   * index.add(Float32Array.of(1, 2, 3, 4), [7]);
+   * index.get(7); // Float32Array [1, 2, 3, 4]
+   * ```
+   * @throws VlkError with code ERR_VLK_TYPE (not a number or bigint), ERR_VLK_INVALID_ARG (id not
+   * in the index, negative, not an integer, a number beyond 2^53 - 1; "index is closed").
+   */
+  get(id: number | bigint): Float32Array {
+    return this.#call(FlatIndex.prototype.get, (n) => n.get(atApi(() => readId(id, 'id'), FlatIndex.prototype.get)));
+  }
+
+  /**
+   * Exact top-k of the index's live vectors for each query, off the event loop: the work runs on
+   * the addon's own thread pool (never libuv's). The search sees the index as it was when it
+   * started (a snapshot); adds and removes made meanwhile neither wait nor show. Scores are
+   * exactly those {@link search} gives over the live vectors in insertion order, and so is the
+   * order (ties: earlier insertion first). Closing or dropping the index while it runs is safe:
+   * the search finishes on its snapshot, then the memory is freed.
+   *
+   * @param queries - Q x dim (a Float32Array of Q * dim values, or a view with cols = dim). Read in
+   *   place: do not mutate or transfer it until the promise settles.
+   * @param options - `k` (results per query, 1..2^31 - 1; k > size pads), `threads`, `signal`.
+   * @returns `{ ids, scores, counts, k, count }`, row-major count x k; `counts[q]` = min(k, size);
+   *   the rest of each row is id -1 (-1n) and score NaN. ids are a BigInt64Array once the index
+   *   was given BigInt64Array ids, else a Float64Array of exact integers.
+   *
+   * @example
+   * ```ts
+   * const { ids, scores, counts } = await index.search(queries, { k: 10, signal: AbortSignal.timeout(500) });
+   * const bestForQuery2 = ids[2 * 10];
+   * ```
+   * @throws VlkError (as a rejection) with code ERR_VLK_TYPE (queries not a Float32Array or view,
+   * options not an object), ERR_VLK_DIM_MISMATCH, ERR_VLK_SHAPE, ERR_VLK_EMPTY (no queries),
+   * ERR_VLK_INVALID_K (k not an integer in 1..2^31 - 1), ERR_VLK_NON_FINITE (NaN or Infinity in
+   * queries), ERR_VLK_INVALID_ARG (threads, signal, "index is closed"), ERR_VLK_UNSUPPORTED_ISA,
+   * ERR_VLK_OUT_OF_MEMORY; AbortError (code ABORT_ERR, cause = signal.reason) when `signal` aborts.
+   */
+  async search(queries: MatrixInput, options: FlatIndexSearchOptions): Promise<FlatIndexSearchResult> {
+    const api = FlatIndex.prototype.search;
+    const native = atApi(() => this.#open(), api);
+    const prepared = atApi(() => prepareSearch(queries, options, this.dim, true), api);
+    return runCancellable(prepared.signal, api, (token) =>
+      native.searchAsync(prepared.queries, prepared.options, token),
+    );
+  }
+
+  /**
+   * The same search on the calling thread (it blocks the event loop for its duration; it still
+   * uses the addon's pool for parallelism). Same contract as {@link FlatIndex.search}; `signal` is
+   * ignored.
+   *
+   * @example
+   * ```ts
+   * const { ids, scores, k } = index.searchSync({ data: queries, rows: 4, cols: index.dim }, { k: 3 });
+   * ```
+   * @throws VlkError with code ERR_VLK_TYPE, ERR_VLK_DIM_MISMATCH, ERR_VLK_SHAPE, ERR_VLK_EMPTY,
+   * ERR_VLK_INVALID_K, ERR_VLK_NON_FINITE, ERR_VLK_INVALID_ARG, ERR_VLK_UNSUPPORTED_ISA or
+   * ERR_VLK_OUT_OF_MEMORY (see {@link FlatIndex.search}).
+   */
+  searchSync(queries: MatrixInput, options: FlatIndexSearchOptions): FlatIndexSearchResult {
+    const api = FlatIndex.prototype.searchSync;
+    return this.#call(api, (n) => {
+      const prepared = atApi(() => prepareSearch(queries, options, this.dim, false), api);
+      return n.searchSync(prepared.queries, prepared.options);
+    });
+  }
+
+  /**
+   * Frees the native memory now (a search in flight keeps its snapshot until it ends). Every later
+   * call but `close()` throws "index is closed"; `dim`, `metric` and `storage` stay readable.
+   * Idempotent.
+   *
+   * @example
+   * ```ts
+   * const index = new FlatIndex({ dim: 8 });
+   * try {
+   *   index.add(vectors);
+   * } finally {
+   *   index.close();
+   * }
+   * ```
+   * @throws Nothing.
+   */
+  close(): void {
+    const native = this.#native;
+    this.#native = null;
+    native?.close();
+  }
+
+  /**
+   * Same as {@link FlatIndex.close}, for `using` declarations.
+   *
+   * @example
+   * ```ts
+   * {
+   *   using index = new FlatIndex({ dim: 8 });
+   *   index.add(vectors);
+   * } // closed here
+   * ```
+   * @throws Nothing.
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+// The `size` getter, for stacks that start at its caller.
+const sizeGetter: Function = Object.getOwnPropertyDescriptor(FlatIndex.prototype, 'size')!.get!;

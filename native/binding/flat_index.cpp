@@ -1,0 +1,509 @@
+// FlatIndex entry points (binding). See flat_index.hpp. Parsing repeats lib/flat_index.ts's checks
+// with the same codes (lib runs first and gives the same messages). Search results are V8-allocated:
+// the ids live in an ArrayBuffer of count x k int64 that core fills; once the search is done the
+// ids become a BigInt64Array (the index was given BigInt64Array ids by then) or, rewritten in place
+// as doubles, a Float64Array (every id is then an integer <= 2^53 - 1).
+#include "flat_index.hpp"
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/args.hpp"
+#include "common/async_job.hpp"
+#include "common/cancel_token.hpp"
+#include "common/context.hpp"
+#include "common/errors.hpp"
+#include "common/thread_pool.hpp"
+#include "isa/isa.hpp"
+#include "search/search.hpp"
+
+namespace vlk {
+namespace binding {
+
+namespace {
+
+// Far above any core count; keeps the int conversion exact.
+constexpr double kMaxThreads = 65536;
+// counts are an Int32Array, so k (their largest value) must fit one; dim has the same bound.
+constexpr double kMaxInt32 = 2147483647.0;
+constexpr double kMaxIdDouble = 9007199254740991.0;  // 2^53 - 1
+
+using BigIntFlag = std::shared_ptr<std::atomic<bool>>;
+
+bool IsTyped(Napi::Value v, napi_typedarray_type type) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
+}
+
+bool IsDetachedArray(const Napi::TypedArray& a) { return a.ElementLength() > 0 && a.ArrayBuffer().ByteLength() == 0; }
+
+bool IsIdDouble(double d) { return std::isfinite(d) && std::floor(d) == d && d >= 0 && d <= kMaxIdDouble; }
+
+// One id: a number (an integer in 0..2^53 - 1) or a bigint (in 0..2^63 - 1).
+Status ReadId(Napi::Value value, int64_t* out) {
+  if (value.IsNumber()) {
+    const double d = value.As<Napi::Number>().DoubleValue();
+    if (!IsIdDouble(d)) {
+      return Status(Code::kInvalidArg, "id: " + FormatNumber(d) + " is not an integer in 0..2^53 - 1 (use a bigint beyond)");
+    }
+    *out = static_cast<int64_t>(d);
+    return Status::Ok();
+  }
+  if (value.IsBigInt()) {
+    bool lossless = false;
+    const int64_t v = value.As<Napi::BigInt>().Int64Value(&lossless);
+    if (!lossless || v < 0) {
+      return Status(Code::kInvalidArg, "id: " + value.ToString().Utf8Value() + "n is not in 0..2^63 - 1");
+    }
+    *out = v;
+    return Status::Ok();
+  }
+  return Status(Code::kType, "id: expected a number or a bigint, got " + Describe(value));
+}
+
+// ids: a Float64Array (integers 0..2^53 - 1) or a BigInt64Array (>= 0), copied into *out.
+// expected >= 0: the length it must have (kShape naming `what` otherwise).
+Status ReadIds(Napi::Value value, int64_t expected, const char* what, std::vector<int64_t>* out, bool* bigint) {
+  const bool f64 = IsTyped(value, napi_float64_array);
+  if (!f64 && !IsTyped(value, napi_bigint64_array)) {
+    return Status(Code::kType, "ids: expected a Float64Array or a BigInt64Array, got " + Describe(value));
+  }
+  Napi::TypedArray a = value.As<Napi::TypedArray>();
+  if (IsDetachedArray(a)) return Status(Code::kInvalidArg, "ids: the buffer is detached");
+  const size_t n = a.ElementLength();
+  if (expected >= 0 && static_cast<int64_t>(n) != expected) {
+    return Status(Code::kShape, "ids: length " + std::to_string(n) + " is not the number of " + what + " (" +
+                                    std::to_string(expected) + ")");
+  }
+  *bigint = !f64;
+  try {
+    out->resize(n);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "ids: cannot copy " + std::to_string(n) + " ids");
+  }
+  if (f64) {
+    const double* d = n > 0 ? a.As<Napi::Float64Array>().Data() : nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      if (!IsIdDouble(d[i])) {
+        return Status(Code::kInvalidArg, "ids[" + std::to_string(i) + "]: " + FormatNumber(d[i]) +
+                                             " is not an integer in 0..2^53 - 1 (use a BigInt64Array beyond)");
+      }
+      (*out)[i] = static_cast<int64_t>(d[i]);
+    }
+  } else {
+    const int64_t* b = n > 0 ? a.As<Napi::BigInt64Array>().Data() : nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      if (b[i] < 0) {
+        return Status(Code::kInvalidArg, "ids[" + std::to_string(i) + "]: " + std::to_string(b[i]) +
+                                             "n is negative (ids are integers >= 0)");
+      }
+      (*out)[i] = b[i];
+    }
+  }
+  return Status::Ok();
+}
+
+// A matrix argument of rows x dim: a plain Float32Array split by dim, or a view whose cols is dim.
+Status ReadRows(Napi::Value value, const char* name, int64_t dim, MatrixArg* arg) {
+  VLK_RETURN_IF_ERROR(ReadMatrix(value, name, arg));
+  if (!arg->plain && arg->view.cols != dim) {
+    return Status(Code::kDimMismatch, std::string(name) + ": cols " + std::to_string(arg->view.cols) +
+                                          " differs from the index's dim " + std::to_string(dim));
+  }
+  return ShapeMatrix(name, true, dim, arg);
+}
+
+struct IndexSearchCall {
+  MatrixArg queries;
+  int64_t k = 1;
+  int threads = 1;
+};
+
+// queries, options -> the call. Order of checks matches lib/flat_index.ts.
+Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, IndexSearchCall* call) {
+  Napi::Value options_value = info[1];
+  if (!options_value.IsObject() || options_value.IsArray() || options_value.IsFunction()) {
+    return Status(Code::kType, "options: expected an object such as { k: 10 }, got " + Describe(options_value));
+  }
+  Napi::Object options = options_value.As<Napi::Object>();
+  VLK_RETURN_IF_ERROR(ReadRows(info[0], "queries", dim, &call->queries));
+  const MatrixView<const float>& q = call->queries.view;
+  if (q.rows == 0) {
+    return Status(Code::kEmpty, "queries: shape 0 x " + std::to_string(q.cols) + " is empty");
+  }
+  Napi::Value k_value = options.Get("k");
+  const double k = k_value.IsNumber() ? k_value.As<Napi::Number>().DoubleValue() : NAN;
+  if (!k_value.IsNumber() || !std::isfinite(k) || std::floor(k) != k || k < 1 || k > kMaxInt32) {
+    return Status(Code::kInvalidK, "options.k: " + (k_value.IsNumber() ? FormatNumber(k) : Describe(k_value)) +
+                                       " is not an integer in 1..2147483647");
+  }
+  call->k = static_cast<int64_t>(k);
+  call->threads = global_pool().size();
+  Napi::Value threads_value = options.Get("threads");
+  if (!threads_value.IsUndefined()) {
+    const double t = threads_value.IsNumber() ? threads_value.As<Napi::Number>().DoubleValue() : 0;
+    if (!threads_value.IsNumber() || !std::isfinite(t) || std::floor(t) != t || t < 1) {
+      return Status(Code::kInvalidArg, "options.threads: " +
+                                           (threads_value.IsNumber() ? FormatNumber(t) : Describe(threads_value)) +
+                                           " is not an integer >= 1");
+    }
+    call->threads = static_cast<int>(t < kMaxThreads ? t : kMaxThreads);
+  }
+  return Status::Ok();
+}
+
+Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
+  Context ctx;
+  ctx.pool = &global_pool();
+  ctx.threads = threads;
+  ctx.isa = isa;
+  ctx.cancel = cancel;
+  return ctx;
+}
+
+// count x k results, V8-allocated (never external): the ids' 8-byte storage, scores and counts.
+Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::ArrayBuffer* ids, Napi::Float32Array* scores,
+                       Napi::Int32Array* counts) {
+  int64_t total = 0;
+  const std::string what = "result arrays of Q x k = " + std::to_string(count) + " x " + std::to_string(k);
+  if (__builtin_mul_overflow(count, k, &total) || total > kMaxSafeInteger / 8) {
+    return Status(Code::kOutOfMemory, what + " entries are too large");
+  }
+  try {
+    *ids = Napi::ArrayBuffer::New(env, static_cast<size_t>(total) * sizeof(int64_t));
+    *scores = Napi::Float32Array::New(env, static_cast<size_t>(total));
+    *counts = Napi::Int32Array::New(env, static_cast<size_t>(count));
+  } catch (const Napi::Error&) {
+    return Status(Code::kOutOfMemory, "cannot allocate " + what + " entries");
+  }
+  return Status::Ok();
+}
+
+// core's search, then the ids' final form: *bigint (read after the search, so it covers every id
+// of the snapshot) keeps int64; otherwise each id is rewritten in place as a double (exact).
+Status RunSearch(const core::FlatIndex& index, const IndexSearchCall& call, const core::IndexSearchOut& out,
+                 const std::atomic<bool>& bigint_flag, const Context& ctx, bool* bigint) {
+  Status status = index.search(call.queries.view, call.k, out, ctx);
+  if (!status.ok()) return status;
+  *bigint = bigint_flag.load();
+  if (!*bigint) {
+    const int64_t n = call.queries.view.rows * call.k;
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t id = 0;
+      std::memcpy(&id, out.ids + i, sizeof id);
+      const double d = static_cast<double>(id);
+      std::memcpy(out.ids + i, &d, sizeof d);
+    }
+  }
+  return status;
+}
+
+Napi::Object MakeResult(Napi::Env env, Napi::ArrayBuffer ids, bool bigint, Napi::Value scores, Napi::Value counts,
+                        int64_t k, int64_t count) {
+  const size_t n = ids.ByteLength() / sizeof(int64_t);
+  Napi::Object result = Napi::Object::New(env);
+  if (bigint) {
+    result.Set("ids", Napi::BigInt64Array::New(env, n, ids, 0));
+  } else {
+    result.Set("ids", Napi::Float64Array::New(env, n, ids, 0));
+  }
+  result.Set("scores", scores);
+  result.Set("counts", counts);
+  result.Set("k", Napi::Number::New(env, static_cast<double>(k)));
+  result.Set("count", Napi::Number::New(env, static_cast<double>(count)));
+  return result;
+}
+
+core::IndexSearchOut OutputsOf(Napi::ArrayBuffer ids, Napi::Float32Array scores, Napi::Int32Array counts) {
+  core::IndexSearchOut out;
+  out.ids = static_cast<int64_t*>(ids.Data());
+  out.scores = scores.Data();
+  out.counts = counts.Data();
+  return out;
+}
+
+// One async index search: holds its own reference to the index (close() or GC of the JS object
+// mid-search only drops the object's reference), keeps queries and outputs referenced.
+class IndexSearchWorker final : public AsyncJob {
+ public:
+  IndexSearchWorker(Napi::Env env, std::shared_ptr<CancelFlag> cancel, std::shared_ptr<core::FlatIndex> index,
+                    BigIntFlag bigint_flag, const IndexSearchCall& call, Isa isa, Napi::ArrayBuffer ids,
+                    Napi::Float32Array scores, Napi::Int32Array counts)
+      : AsyncJob(env, std::move(cancel)),
+        index_(std::move(index)),
+        bigint_flag_(std::move(bigint_flag)),
+        call_(call),
+        isa_(isa) {
+    Keep(call.queries.array);
+    call_.queries.array = Napi::Float32Array();  // a handle of this call's scope; the view is what runs
+    ids_slot_ = Keep(ids);
+    scores_slot_ = Keep(scores);
+    counts_slot_ = Keep(counts);
+    out_ = OutputsOf(ids, scores, counts);
+  }
+
+ protected:
+  Status Execute(const CancelFlag& cancel) override {
+    return RunSearch(*index_, call_, out_, *bigint_flag_, MakeContext(call_.threads, isa_, &cancel), &bigint_);
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    return MakeResult(env, Kept(ids_slot_).As<Napi::ArrayBuffer>(), bigint_, Kept(scores_slot_),
+                      Kept(counts_slot_), call_.k, call_.queries.view.rows);
+  }
+
+ private:
+  std::shared_ptr<core::FlatIndex> index_;
+  BigIntFlag bigint_flag_;
+  IndexSearchCall call_;  // its queries view points into the kept queries array
+  Isa isa_;
+  core::IndexSearchOut out_;
+  bool bigint_ = false;
+  size_t ids_slot_ = 0;
+  size_t scores_slot_ = 0;
+  size_t counts_slot_ = 0;
+};
+
+}  // namespace
+
+Napi::Function FlatIndexWrap::Define(Napi::Env env) {
+  return DefineClass(env, "FlatIndex",
+                     {
+                         InstanceMethod<&FlatIndexWrap::Add>("add"),
+                         InstanceMethod<&FlatIndexWrap::Remove>("remove"),
+                         InstanceMethod<&FlatIndexWrap::Has>("has"),
+                         InstanceMethod<&FlatIndexWrap::Get>("get"),
+                         InstanceMethod<&FlatIndexWrap::Size>("size"),
+                         InstanceMethod<&FlatIndexWrap::MemoryUsage>("memoryUsage"),
+                         InstanceMethod<&FlatIndexWrap::SearchSync>("searchSync"),
+                         InstanceMethod<&FlatIndexWrap::SearchAsync>("searchAsync"),
+                         InstanceMethod<&FlatIndexWrap::Close>("close"),
+                     });
+}
+
+FlatIndexWrap::FlatIndexWrap(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<FlatIndexWrap>(info), bigint_ids_(std::make_shared<std::atomic<bool>>(false)) {
+  Napi::Env env = info.Env();
+  if (!info[2].IsExternal()) {
+    ThrowStatus(env, Status(Code::kInvalidArg, "FlatIndex: create it with createFlatIndex(dim, metric)"));
+  }
+  state_ = info[2].As<Napi::External<AddonState>>().Data();
+
+  Napi::Value dim_value = info[0];
+  const double dim = dim_value.IsNumber() ? dim_value.As<Napi::Number>().DoubleValue() : NAN;
+  if (!dim_value.IsNumber() || !std::isfinite(dim) || std::floor(dim) != dim || dim < 1 || dim > kMaxInt32) {
+    ThrowStatus(env, Status(Code::kInvalidArg, "options.dim: " +
+                                                   (dim_value.IsNumber() ? FormatNumber(dim) : Describe(dim_value)) +
+                                                   " is not an integer in 1..2147483647"));
+  }
+  dim_ = static_cast<int64_t>(dim);
+
+  core::Metric metric = core::Metric::kInnerProduct;
+  Napi::Value metric_value = info[1];
+  const std::string name = metric_value.IsString() ? metric_value.As<Napi::String>().Utf8Value() : "";
+  if (!metric_value.IsString() || !core::parse_metric(name.c_str(), &metric).ok()) {
+    ThrowStatus(env, Status(Code::kInvalidArg, "options.metric: expected 'ip', 'cosine' or 'l2', got " +
+                                                   (metric_value.IsString() ? "'" + name + "'" : Describe(metric_value))));
+  }
+  try {
+    index_ = std::make_shared<core::FlatIndex>(dim_, metric);
+  } catch (const std::bad_alloc&) {
+    ThrowStatus(env, Status(Code::kOutOfMemory, "out of memory creating the index"));
+  }
+}
+
+void FlatIndexWrap::Finalize(Napi::BasicEnv env) {
+  if (reported_bytes_ != 0) {
+    int64_t total = 0;
+    napi_adjust_external_memory(env, -reported_bytes_, &total);  // nothing to do if it fails here
+    reported_bytes_ = 0;
+  }
+}
+
+std::shared_ptr<core::FlatIndex> FlatIndexWrap::Live(Napi::Env env) const {
+  if (!index_) ThrowStatus(env, Status(Code::kInvalidArg, "index is closed"));
+  return index_;
+}
+
+void FlatIndexWrap::SyncExternalMemory(Napi::Env env) {
+  const int64_t bytes = index_ ? index_->memory_usage() : 0;
+  if (bytes != reported_bytes_) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, bytes - reported_bytes_);
+    reported_bytes_ = bytes;
+  }
+}
+
+Napi::Value FlatIndexWrap::Add(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = Live(env);
+  MatrixArg vectors;
+  Status status = ReadRows(info[0], "vectors", dim_, &vectors);
+  if (!status.ok()) ThrowStatus(env, status);
+  const int64_t rows = vectors.view.rows;
+
+  const bool has_ids = !info[1].IsUndefined();
+  std::vector<int64_t> ids;
+  bool bigint = false;
+  if (has_ids) {
+    status = ReadIds(info[1], rows, "vectors", &ids, &bigint);
+    if (!status.ok()) ThrowStatus(env, status);
+  } else if (!bigint_ids_->load() && rows > 0 && next_auto_id_ + (rows - 1) > kMaxSafeInteger) {
+    ThrowStatus(env, Status(Code::kInvalidArg, "ids: automatic ids " + std::to_string(next_auto_id_) + ".." +
+                                                   std::to_string(next_auto_id_ + rows - 1) +
+                                                   " would pass 2^53 - 1 (pass BigInt64Array ids)"));
+  }
+
+  // Set before the add, so a search whose snapshot holds these ids reads it (see RunSearch); reset
+  // if the add fails.
+  const bool was_bigint = bigint_ids_->load();
+  if (bigint) bigint_ids_->store(true);
+  int64_t first_id = 0;
+  try {
+    status = index->add(vectors.view, has_ids && rows > 0 ? ids.data() : nullptr, &first_id);
+  } catch (const std::bad_alloc&) {
+    status = Status(Code::kOutOfMemory, "add: out of memory");
+  }
+  if (!status.ok()) {
+    bigint_ids_->store(was_bigint);
+    ThrowStatus(env, status);
+  }
+  if (has_ids) {
+    for (int64_t id : ids) {
+      const int64_t next = id == INT64_MAX ? id : id + 1;
+      if (next > next_auto_id_) next_auto_id_ = next;
+    }
+  } else if (rows > 0) {
+    next_auto_id_ = first_id + rows;
+  }
+  SyncExternalMemory(env);
+  if (has_ids) return env.Undefined();
+  if (bigint_ids_->load()) return Napi::BigInt::New(env, first_id);
+  return Napi::Number::New(env, static_cast<double>(first_id));
+}
+
+Napi::Value FlatIndexWrap::Remove(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = Live(env);
+  std::vector<int64_t> ids;
+  bool bigint = false;
+  Status status = ReadIds(info[0], -1, "", &ids, &bigint);
+  if (!status.ok()) ThrowStatus(env, status);
+  status = index->remove(ids.data(), static_cast<int64_t>(ids.size()));
+  if (!status.ok()) ThrowStatus(env, status);
+  SyncExternalMemory(env);
+  return Napi::Number::New(env, static_cast<double>(ids.size()));
+}
+
+Napi::Value FlatIndexWrap::Has(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = Live(env);
+  int64_t id = 0;
+  Status status = ReadId(info[0], &id);
+  if (!status.ok()) ThrowStatus(env, status);
+  return Napi::Boolean::New(env, index->has(id));
+}
+
+Napi::Value FlatIndexWrap::Get(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = Live(env);
+  int64_t id = 0;
+  Status status = ReadId(info[0], &id);
+  if (!status.ok()) ThrowStatus(env, status);
+  Napi::Float32Array out;
+  try {
+    out = Napi::Float32Array::New(env, static_cast<size_t>(dim_));
+  } catch (const Napi::Error&) {
+    ThrowStatus(env, Status(Code::kOutOfMemory, "get: cannot allocate " + std::to_string(dim_) + " floats"));
+  }
+  status = index->get(id, out.Data());
+  if (!status.ok()) ThrowStatus(env, status);
+  return out;
+}
+
+Napi::Value FlatIndexWrap::Size(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::Number::New(env, static_cast<double>(Live(env)->size()));
+}
+
+Napi::Value FlatIndexWrap::MemoryUsage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Napi::Number::New(env, static_cast<double>(Live(env)->memory_usage()));
+}
+
+Napi::Value FlatIndexWrap::SearchSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = Live(env);
+  IndexSearchCall call;
+  Status status = ParseSearch(info, dim_, &call);
+  if (!status.ok()) ThrowStatus(env, status);
+  Isa isa = Isa::kScalar;
+  status = active_isa(&isa);
+  if (!status.ok()) ThrowStatus(env, status);
+  Napi::ArrayBuffer ids;
+  Napi::Float32Array scores;
+  Napi::Int32Array counts;
+  status = AllocateOutputs(env, call.queries.view.rows, call.k, &ids, &scores, &counts);
+  if (!status.ok()) ThrowStatus(env, status);
+  bool bigint = false;
+  try {
+    status = RunSearch(*index, call, OutputsOf(ids, scores, counts), *bigint_ids_,
+                       MakeContext(call.threads, isa, nullptr), &bigint);
+  } catch (const std::bad_alloc&) {
+    status = Status(Code::kOutOfMemory, "out of memory");
+  } catch (...) {
+    status = Status(Code::kInternal, "unexpected native exception");
+  }
+  if (!status.ok()) ThrowStatus(env, status);
+  return MakeResult(env, ids, bigint, scores, counts, call.k, call.queries.view.rows);
+}
+
+Napi::Value FlatIndexWrap::SearchAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = index_;
+  if (!index) return RejectedPromise(env, Status(Code::kInvalidArg, "index is closed"));
+  IndexSearchCall call;
+  Status status = ParseSearch(info, dim_, &call);
+  if (!status.ok()) return RejectedPromise(env, status);
+  std::shared_ptr<CancelFlag> cancel;
+  status = ReadToken(info[2], *state_, &cancel);
+  if (!status.ok()) return RejectedPromise(env, status);
+  Isa isa = Isa::kScalar;
+  status = active_isa(&isa);
+  if (!status.ok()) return RejectedPromise(env, status);
+  Napi::ArrayBuffer ids;
+  Napi::Float32Array scores;
+  Napi::Int32Array counts;
+  status = AllocateOutputs(env, call.queries.view.rows, call.k, &ids, &scores, &counts);
+  if (!status.ok()) return RejectedPromise(env, status);
+
+  std::unique_ptr<AsyncJob> job;
+  try {
+    job = std::make_unique<IndexSearchWorker>(env, std::move(cancel), index, bigint_ids_, call, isa, ids, scores,
+                                              counts);
+  } catch (const std::bad_alloc&) {
+    return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
+  }
+  return state_->runner->Submit(env, std::move(job));
+}
+
+Napi::Value FlatIndexWrap::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (index_) {
+    index_.reset();
+    SyncExternalMemory(env);
+  }
+  return env.Undefined();
+}
+
+Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info, AddonState& state) {
+  Napi::Env env = info.Env();
+  return state.flat_index.New({info[0], info[1], Napi::External<AddonState>::New(env, &state)});
+}
+
+}  // namespace binding
+}  // namespace vlk
