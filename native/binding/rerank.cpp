@@ -17,6 +17,7 @@
 #include "common/context.hpp"
 #include "common/errors.hpp"
 #include "common/thread_pool.hpp"
+#include "common/top_k_call.hpp"
 #include "isa/isa.hpp"
 #include "search/rerank.hpp"
 #include "search/search.hpp"
@@ -264,28 +265,13 @@ Napi::Value RerankSync(const Napi::CallbackInfo& info, AddonState&) {
   RerankCall call;
   Status status = ParseRerank(info, &call);
   if (!status.ok()) ThrowStatus(env, status);
-  Isa isa = Isa::kScalar;
-  status = active_isa(&isa);
-  if (!status.ok()) ThrowStatus(env, status);
-  Napi::Int32Array indices;
-  Napi::Float32Array scores;
-  Napi::Int32Array counts;
-  status = AllocateSearchResult(env, call.args.queries.rows, call.args.k, &indices, &scores, &counts);
-  if (!status.ok()) ThrowStatus(env, status);
-
-  core::RerankOut out;
-  out.indices = indices.Data();
-  out.scores = scores.Data();
-  out.counts = counts.Data();
-  try {
-    status = RunRerank(call.args, out, call.threads, isa, nullptr);
-  } catch (const std::bad_alloc&) {
-    status = Status(Code::kOutOfMemory, "out of memory");
-  } catch (...) {
-    status = Status(Code::kInternal, "unexpected native exception");
-  }
-  if (!status.ok()) ThrowStatus(env, status);
-  return MakeSearchResult(env, indices, scores, counts, call.args.k, call.args.queries.rows);
+  return TopKSync(env, call.args.queries.rows, call.args.k, [&](Isa isa, TopKOutputs& o) {
+    core::RerankOut out;
+    out.indices = o.indices.Data();
+    out.scores = o.scores.Data();
+    out.counts = o.counts.Data();
+    return RunRerank(call.args, out, call.threads, isa, nullptr);
+  });
 }
 
 Napi::Value RerankAsync(const Napi::CallbackInfo& info, AddonState& state) {
@@ -293,26 +279,11 @@ Napi::Value RerankAsync(const Napi::CallbackInfo& info, AddonState& state) {
   RerankCall call;
   Status status = ParseRerank(info, &call);
   if (!status.ok()) return RejectedPromise(env, status);
-  std::shared_ptr<CancelFlag> cancel;
-  status = ReadToken(info[4], state, &cancel);
-  if (!status.ok()) return RejectedPromise(env, status);
-
-  Isa isa = Isa::kScalar;
-  status = active_isa(&isa);
-  if (!status.ok()) return RejectedPromise(env, status);
-  Napi::Int32Array indices;
-  Napi::Float32Array scores;
-  Napi::Int32Array counts;
-  status = AllocateSearchResult(env, call.args.queries.rows, call.args.k, &indices, &scores, &counts);
-  if (!status.ok()) return RejectedPromise(env, status);
-
-  std::unique_ptr<AsyncJob> job;
-  try {
-    job = std::make_unique<RerankWorker>(env, std::move(cancel), call, isa, indices, scores, counts);
-  } catch (const std::bad_alloc&) {
-    return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
-  }
-  return state.runner->Submit(env, std::move(job));
+  return TopKAsync(env, state, info[4], call.args.queries.rows, call.args.k,
+                   [&](std::shared_ptr<CancelFlag> cancel, Isa isa, TopKOutputs& o) -> std::unique_ptr<AsyncJob> {
+                     return std::make_unique<RerankWorker>(env, std::move(cancel), call, isa, o.indices, o.scores,
+                                                           o.counts);
+                   });
 }
 
 }  // namespace binding
