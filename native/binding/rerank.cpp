@@ -131,10 +131,6 @@ Status ReadCandidates(Napi::Value value, int64_t q, int64_t n, CandidateData* c)
   return ReadLists(value.As<Napi::Object>(), q, n, c);
 }
 
-std::string Shape(const MatrixView<const float>& m) {
-  return std::to_string(m.rows) + " x " + std::to_string(m.cols);
-}
-
 // queries, gallery, candidates, options -> core arguments. Order of checks (and so the code
 // reported for an input with several faults) matches lib/rerank.ts.
 Status ParseRerank(const Napi::CallbackInfo& info, RerankCall* call) {
@@ -144,25 +140,9 @@ Status ParseRerank(const Napi::CallbackInfo& info, RerankCall* call) {
   }
   Napi::Object options = options_value.As<Napi::Object>();
 
-  VLK_RETURN_IF_ERROR(ReadMatrix(info[0], "queries", &call->queries));
-  VLK_RETURN_IF_ERROR(ReadMatrix(info[1], "gallery", &call->gallery));
-  bool has_dim = false;
-  int64_t dim = 0;
-  Napi::Value dim_value = options.Get("dim");
-  if (!dim_value.IsUndefined()) {
-    VLK_RETURN_IF_ERROR(ReadSize(dim_value, "options.dim", &dim));
-    has_dim = true;
-  }
-  VLK_RETURN_IF_ERROR(ShapeMatrix("queries", has_dim, dim, &call->queries));
-  VLK_RETURN_IF_ERROR(ShapeMatrix("gallery", has_dim, dim, &call->gallery));
+  VLK_RETURN_IF_ERROR(ReadQueriesAndGallery(info[0], info[1], options, &call->queries, &call->gallery));
   const MatrixView<const float>& q = call->queries.view;
   const MatrixView<const float>& g = call->gallery.view;
-  if (q.rows == 0 || q.cols == 0) return Status(Code::kEmpty, "queries: shape " + Shape(q) + " is empty");
-  if (g.rows == 0 || g.cols == 0) return Status(Code::kEmpty, "gallery: shape " + Shape(g) + " is empty");
-  if (q.cols != g.cols) {
-    return Status(Code::kDimMismatch, "queries have " + std::to_string(q.cols) + " columns but gallery has " +
-                                          std::to_string(g.cols));
-  }
 
   try {
     call->candidates = std::make_shared<CandidateData>();

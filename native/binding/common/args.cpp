@@ -252,5 +252,32 @@ Napi::Object MakeSearchResult(Napi::Env env, Napi::Value indices, Napi::Value sc
   return result;
 }
 
+Status ReadQueriesAndGallery(Napi::Value queries, Napi::Value gallery, Napi::Object options,
+                             MatrixArg* qa, MatrixArg* ga) {
+  VLK_RETURN_IF_ERROR(ReadMatrix(queries, "queries", qa));
+  VLK_RETURN_IF_ERROR(ReadMatrix(gallery, "gallery", ga));
+  bool has_dim = false;
+  int64_t dim = 0;
+  Napi::Value dim_value = options.Get("dim");
+  if (!dim_value.IsUndefined()) {
+    VLK_RETURN_IF_ERROR(ReadSize(dim_value, "options.dim", &dim));
+    has_dim = true;
+  }
+  VLK_RETURN_IF_ERROR(ShapeMatrix("queries", has_dim, dim, qa));
+  VLK_RETURN_IF_ERROR(ShapeMatrix("gallery", has_dim, dim, ga));
+  const MatrixView<const float>& q = qa->view;
+  const MatrixView<const float>& g = ga->view;
+  auto shape = [](const MatrixView<const float>& m) {
+    return std::to_string(m.rows) + " x " + std::to_string(m.cols);
+  };
+  if (q.rows == 0 || q.cols == 0) return Status(Code::kEmpty, "queries: shape " + shape(q) + " is empty");
+  if (g.rows == 0 || g.cols == 0) return Status(Code::kEmpty, "gallery: shape " + shape(g) + " is empty");
+  if (q.cols != g.cols) {
+    return Status(Code::kDimMismatch, "queries have " + std::to_string(q.cols) + " columns but gallery has " +
+                                          std::to_string(g.cols));
+  }
+  return Status::Ok();
+}
+
 }  // namespace binding
 }  // namespace vlk

@@ -67,5 +67,11 @@ Status AllocateSearchResult(Napi::Env env, int64_t count, int64_t k, Napi::Int32
 Napi::Object MakeSearchResult(Napi::Env env, Napi::Value indices, Napi::Value scores, Napi::Value counts,
                               int64_t k, int64_t count);
 
+/// The shared first step of every queries-against-gallery operation: both matrices read (and
+/// split by options.dim when plain), non-empty, same dim. Errors as ReadMatrix / ShapeMatrix, plus
+/// kEmpty and kDimMismatch, in that order (lib checks in the same order).
+Status ReadQueriesAndGallery(Napi::Value queries, Napi::Value gallery, Napi::Object options,
+                             MatrixArg* q, MatrixArg* g);
+
 }  // namespace binding
 }  // namespace vlk
