@@ -1,19 +1,24 @@
 // Search driver (core/search): validation, work split, top-k selection and merge around the per-ISA
 // panel kernels (search_kernel_*.cpp).
 //
-// Work split: queries are processed in chunks (bounded selection memory); within a chunk the gallery
-// is cut into P contiguous parts, one task each on the pool. A task packs its gallery panels one at a
-// time (NR rows, transposed, stays in L2) and streams every query group of the chunk over it; the
-// kernel compares keys with per-query thresholds in registers and calls accept() only for the few
-// that pass, so the Q x N score matrix never exists. Selection per (part, query) is a candidate buffer
-// of capacity ~2k: when full it is cut to the best k (nth_element) and the threshold is raised to the
-// k-th key. Part lists are merged per query by (key desc, index asc), so ties go to the lower index and
-// the result does not depend on P, the chunking or the ISA.
+// Work split: queries are processed in chunks (bounded selection memory). With many query groups
+// each task takes a slice of the chunk's queries against the whole gallery (one top-k list per
+// query, no duplicated selection work); with few, tasks take contiguous gallery ranges and their
+// lists are merged. A task packs its gallery panels one at a time (NR rows, transposed, L2-resident)
+// and streams its query groups over each (one to four queries take the kernel's fused path instead,
+// with no panel store). The kernel compares keys with per-query thresholds in registers and calls
+// accept() only for the lanes that pass, so the Q x N score matrix never exists. There the filter
+// (allow bits, per-query exclusions) is applied, so a filtered row never displaces an allowed one.
+// Selection per (task, query) is a buffer of packed candidates (key bits, inverted index) of
+// capacity ~2k: when full it is cut to the best k (nth_element) and the threshold rises to the k-th
+// key. Lists are ordered by (key desc, index asc), so ties go to the lower index and the result does
+// not depend on the split, the chunking or the ISA.
 //
 // L2 exactness: the scan key 2q.g - |g|^2 (fp32) can be off by at most
 //   e = 1.01 (gamma_{D+2}) (2|q||g| + |g|^2),  gamma_n = n u / (1 - n u),  u = 2^-24,
-// so every accepted candidate is re-scored directly in float64 and the acceptance threshold is the
-// k-th exact key minus e: no row that belongs in the exact top-k can be rejected.
+// so every accepted candidate is re-scored directly in float64 (rounded once to the fp32 key), and
+// the acceptance threshold is the k-th key minus one ulp minus e: no row that belongs in the top k
+// can be rejected.
 #include "search/search.hpp"
 
 #include <algorithm>
@@ -39,7 +44,6 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 // Selection memory budget per chunk (bytes) used to size query chunks.
 constexpr int64_t kSelectionBudget = int64_t(256) << 20;
 constexpr int64_t kMaxChunk = 8192;
-
 
 // 64-byte aligned float scratch.
 struct AlignedFloats {
