@@ -338,6 +338,24 @@ export class FlatIndex implements Disposable {
   }
 
   /**
+   * Gives back the memory of removed vectors: the live ones are rewritten, in insertion order, into
+   * fresh storage (results and tie order do not change). It copies every live vector while holding
+   * the index's lock, so call it when a service is quiet, e.g. after a large removal; searches
+   * already running finish on the old storage.
+   *
+   * @returns Bytes released.
+   * @example
+   * ```ts
+   * index.remove(staleIds);
+   * if (index.memoryUsage().bytesPerVector > 2 * 4 * index.dim) index.compact();
+   * ```
+   * @throws VlkError ERR_VLK_OUT_OF_MEMORY (the index is left as it was), ERR_VLK_INVALID_ARG after close().
+   */
+  compact(): number {
+    return this.#call(FlatIndex.prototype.compact, (n) => n.compact());
+  }
+
+  /**
    * Whether a vector with this id is in the index.
    *
    * @param id - An integer in 0..2^53 - 1, or a bigint in 0..2^63 - 1.

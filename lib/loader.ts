@@ -70,6 +70,7 @@ export interface NativeFlatIndexSearchOptions {
 export interface NativeFlatIndex {
   add(vectors: unknown, ids?: Float64Array | BigInt64Array): number | bigint | undefined;
   remove(ids: Float64Array | BigInt64Array): number;
+  compact(): number;
   has(id: number | bigint): boolean;
   get(id: number | bigint): Float32Array;
   size(): number;

@@ -324,6 +324,36 @@ Api('properties, sizes, has, get (a copy), automatic ids from one past the large
   index.close();
 });
 
+Api('compact: memory comes back, results, ties, ids and automatic ids unchanged', async () => {
+  const d = 16;
+  const n = 6000;
+  const vectors = gaussianMatrix(n, d, 61);
+  for (let r = 11; r < n; r += 101) vectors.copyWithin(r * d, 0, d); // tied rows
+  const queries = gaussianMatrix(4, d, 62);
+  queries.set(vectors.subarray(0, d), 0);
+  for (const metric of ['ip', 'cosine', 'l2'] as const) {
+    const index = new FlatIndex({ dim: d, metric });
+    for (let from = 0; from < n; from += 1500) index.add(vectors.subarray(from * d, (from + 1500) * d));
+    const gone = Array.from({ length: n }, (_, i) => i).filter((i) => i % 4 !== 0);
+    assert.is(index.remove(gone), gone.length);
+    const before = index.searchSync(queries, { k: 30 });
+    const bytes = index.memoryUsage().bytes;
+    const freed = index.compact();
+    assert.ok(freed > 0, `freed ${freed}`);
+    assert.ok(index.memoryUsage().bytes < bytes, 'memoryUsage went down');
+    assert.is(index.memoryUsage().bytes, bytes - freed);
+    const after = await index.search(queries, { k: 30 });
+    assert.equal(Array.from(after.ids), Array.from(before.ids), `${metric}: ids`);
+    assert.ok(after.scores.every((v, i) => Object.is(v, before.scores[i])), `${metric}: scores bit for bit`);
+    assert.ok(index.has(4) && !index.has(5));
+    assert.equal(Array.from(index.get(8)), Array.from(vectors.subarray(8 * d, 9 * d)));
+    assert.is(index.add(vectors.subarray(0, d)).firstId, n);
+    assert.is(index.compact(), 0, 'nothing removed since: nothing to free');
+    index.close();
+    assert.throws(() => index.compact(), (e: unknown) => e instanceof VlkError && /closed/.test((e as Error).message));
+  }
+});
+
 Api('memoryUsage: core bytes, bytesPerVector = bytes / max(size, 1)', () => {
   const d = 64;
   const index = new FlatIndex({ dim: d });

@@ -276,6 +276,7 @@ Napi::Function FlatIndexWrap::Define(Napi::Env env) {
                      {
                          InstanceMethod<&FlatIndexWrap::Add>("add"),
                          InstanceMethod<&FlatIndexWrap::Remove>("remove"),
+                         InstanceMethod<&FlatIndexWrap::Compact>("compact"),
                          InstanceMethod<&FlatIndexWrap::Has>("has"),
                          InstanceMethod<&FlatIndexWrap::Get>("get"),
                          InstanceMethod<&FlatIndexWrap::Size>("size"),
@@ -397,6 +398,16 @@ Napi::Value FlatIndexWrap::Remove(const Napi::CallbackInfo& info) {
   if (!status.ok()) ThrowStatus(env, status);
   SyncExternalMemory(env);
   return Napi::Number::New(env, static_cast<double>(ids.size()));
+}
+
+Napi::Value FlatIndexWrap::Compact(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = Live(env);
+  int64_t freed = 0;
+  const Status status = index->compact(&freed);
+  if (!status.ok()) ThrowStatus(env, status);
+  SyncExternalMemory(env);
+  return Napi::Number::New(env, static_cast<double>(freed));
 }
 
 Napi::Value FlatIndexWrap::Has(const Napi::CallbackInfo& info) {

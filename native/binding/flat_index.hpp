@@ -39,6 +39,7 @@ class FlatIndexWrap : public Napi::ObjectWrap<FlatIndexWrap> {
   Napi::Value Add(const Napi::CallbackInfo& info);
   /// remove(ids: Float64Array | BigInt64Array) -> how many removed (all, or throws and removes none).
   Napi::Value Remove(const Napi::CallbackInfo& info);
+  Napi::Value Compact(const Napi::CallbackInfo& info);
   /// has(id: number | bigint) -> boolean.
   Napi::Value Has(const Napi::CallbackInfo& info);
   /// get(id: number | bigint) -> Float32Array(dim), a copy; kInvalidArg if unknown.

@@ -1,7 +1,7 @@
 // C++ core tests of FlatIndex (test/native): search equals core::search over the live vectors, bit
 // for bit, across block boundaries and after removals; ids, get/has, automatic ids; all-or-nothing
-// errors; and a race of add/remove against search in which every returned score must be the exact
-// score of the returned id's vector (no torn reads, no crash).
+// errors; compaction; and a race of add/remove/compact against search in which every returned
+// score must be the exact score of the returned id's vector (no torn reads, no crash).
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -173,6 +173,7 @@ VLK_TEST(flat_index_race_add_remove_search) {
         for (int64_t j = i - 2000; j < i - 1000; j += 3) gone.push_back(j);
         VLK_CHECK(index.remove(gone.data(), static_cast<int64_t>(gone.size())).ok());
       }
+      if (i % 10000 == 5000) VLK_CHECK(index.compact(nullptr).ok());  // under running searches
     }
     done = true;
   });
@@ -199,4 +200,49 @@ VLK_TEST(flat_index_race_add_remove_search) {
   }
   writer.join();
   VLK_CHECK(searches >= 5);
+}
+
+VLK_TEST(flat_index_compact_keeps_results) {
+  const int64_t d = 12;
+  for (Metric metric : {Metric::kInnerProduct, Metric::kCosine, Metric::kL2}) {
+    Rng rng(6000 + static_cast<int>(metric));
+    FlatIndex index(d, metric);
+    const int64_t n = 5000;
+    std::vector<float> v(static_cast<size_t>(n * d));
+    for (auto& x : v) x = rng.uniform();
+    for (int64_t r = 9; r < n; r += 97) std::copy(v.begin(), v.begin() + d, v.begin() + r * d);  // ties
+    for (int64_t from = 0; from < n; from += 1250) {
+      VLK_CHECK(index.add(MatrixView<const float>(v.data() + from * d, 1250, d), nullptr, nullptr).ok());
+    }
+    std::vector<int64_t> gone;
+    for (int64_t i = 0; i < n; ++i) {
+      if (i % 3 != 0) gone.push_back(i);
+    }
+    VLK_CHECK(index.remove(gone.data(), static_cast<int64_t>(gone.size())).ok());
+    std::vector<float> qs(static_cast<size_t>(6 * d));
+    for (auto& x : qs) x = rng.uniform();
+    qs.assign(v.begin(), v.begin() + d);  // one query equal to the tied rows
+    qs.resize(static_cast<size_t>(6 * d), 0.25f);
+    const int64_t k = 40;
+    std::vector<int64_t> before(static_cast<size_t>(6 * k)), after(static_cast<size_t>(6 * k));
+    std::vector<float> sb(static_cast<size_t>(6 * k)), sa(static_cast<size_t>(6 * k));
+    VLK_CHECK(index.search(MatrixView<const float>(qs.data(), 6, d), k, IndexSearchOut{before.data(), sb.data()}, pool_ctx(2)).ok());
+    const int64_t mem_before = index.memory_usage();
+    int64_t freed = 0;
+    VLK_CHECK(index.compact(&freed).ok());
+    VLK_CHECK(freed > 0);
+    VLK_CHECK(index.memory_usage() < mem_before);
+    VLK_CHECK(index.search(MatrixView<const float>(qs.data(), 6, d), k, IndexSearchOut{after.data(), sa.data()}, pool_ctx(2)).ok());
+    VLK_CHECK(before == after);
+    for (size_t i = 0; i < sa.size(); ++i) VLK_CHECK(sa[i] == sb[i]);
+    VLK_CHECK(index.has(3) && !index.has(4));
+    std::vector<float> row(static_cast<size_t>(d));
+    VLK_CHECK(index.get(3, row.data()).ok());
+    VLK_CHECK(std::equal(row.begin(), row.end(), v.begin() + 3 * d));
+    int64_t first = 0;
+    VLK_CHECK(index.add(MatrixView<const float>(v.data(), 1, d), nullptr, &first).ok());
+    VLK_CHECK_EQ(first, n);  // automatic ids continue past every id ever added
+    VLK_CHECK(index.compact(&freed).ok());
+    VLK_CHECK_EQ(index.size(), n / 3 + 1 + (n % 3 != 0 ? 1 : 0));
+  }
 }

@@ -60,6 +60,10 @@ int64_t FlatIndex::size() const {
 
 int64_t FlatIndex::memory_usage() const {
   std::lock_guard<std::mutex> lock(mu_);
+  return memory_usage_locked();
+}
+
+int64_t FlatIndex::memory_usage_locked() const {
   int64_t bytes = 0;
   for (const auto& b : blocks_) bytes += b->cap * (dim_ * int64_t(sizeof(float)) + int64_t(sizeof(int64_t)));
   bytes += static_cast<int64_t>(live_.capacity() * sizeof(uint64_t));
@@ -177,6 +181,46 @@ Status FlatIndex::remove(const int64_t* ids, int64_t n) {
   }
   live_count_ -= n;
   return Status::Ok();
+}
+
+Status FlatIndex::compact(int64_t* freed) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t capacity = 0;
+  for (const auto& b : blocks_) capacity += b->cap;
+  if (freed != nullptr) *freed = 0;
+  if (live_count_ == rows_ && capacity <= std::max(kMinBlockRows, (rows_ + 63) / 64 * 64)) return Status::Ok();
+  const int64_t before = memory_usage_locked();
+  try {
+    std::vector<std::shared_ptr<Block>> fresh;
+    std::unordered_map<int64_t, int64_t> rows_by_id;
+    rows_by_id.reserve(static_cast<size_t>(live_count_));
+    if (live_count_ > 0) {
+      fresh.push_back(std::make_shared<Block>(0, std::max(kMinBlockRows, (live_count_ + 63) / 64 * 64), dim_));
+      Block& nb = *fresh.front();
+      int64_t out = 0;
+      for (const auto& b : blocks_) {
+        const int64_t used = std::min(b->cap, rows_ - b->start);
+        for (int64_t local = 0; local < used; ++local) {
+          const int64_t row = b->start + local;
+          if (((live_[static_cast<size_t>(row >> 6)] >> (row & 63)) & 1u) == 0) continue;
+          std::memcpy(nb.data + out * dim_, b->data + local * dim_, static_cast<size_t>(dim_) * sizeof(float));
+          nb.ids[static_cast<size_t>(out)] = b->ids[static_cast<size_t>(local)];
+          rows_by_id.emplace(b->ids[static_cast<size_t>(local)], out);
+          ++out;
+        }
+      }
+    }
+    std::vector<uint64_t> live(static_cast<size_t>((live_count_ + 63) / 64), ~uint64_t{0});
+    if (live_count_ % 64 != 0) live.back() = (uint64_t{1} << (live_count_ % 64)) - 1;
+    blocks_.swap(fresh);  // the old blocks live on while a snapshot holds them
+    rows_by_id_.swap(rows_by_id);
+    live_.swap(live);
+    rows_ = live_count_;
+    if (freed != nullptr) *freed = before - memory_usage_locked();
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "compact: out of memory for " + std::to_string(live_count_) + " vectors");
+  }
 }
 
 bool FlatIndex::has(int64_t id) const {

@@ -3,7 +3,7 @@
 //
 // Layout: rows live in append-only blocks that never move (sizes double, from 1,024 rows or the
 // size of the add that needs a new block);
-// removal clears a row's live bit (its memory is kept until a future compaction). A search takes
+// removal clears a row's live bit (its memory comes back at compact()). A search takes
 // a snapshot under a short lock (block list, row count, live bitset) and runs without the lock,
 // so add/remove never wait for a search and a search never sees a torn row: rows past its
 // snapshot's count are not read, and rows before it are never written again.
@@ -53,6 +53,12 @@ class FlatIndex {
   /// Removes n ids; kInvalidArg (nothing removed) if one is unknown or listed twice.
   Status remove(const int64_t* ids, int64_t n);
 
+  /// Rewrites the live rows, in insertion order, into fresh blocks and drops the removed ones, so
+  /// their memory comes back (results and tie order are unchanged). Runs under the index's lock:
+  /// searches already running keep the old blocks through their snapshots. Writes the drop in
+  /// memory_usage() to *freed if non-null. kOutOfMemory leaves the index as it was.
+  Status compact(int64_t* freed);
+
   bool has(int64_t id) const;
 
   /// Copies the vector of `id` into out (dim floats); kInvalidArg if unknown.
@@ -67,6 +73,7 @@ class FlatIndex {
   struct Block;
   struct Snapshot;
   Snapshot snapshot() const;
+  int64_t memory_usage_locked() const;  // mu_ held
 
   const int64_t dim_;
   const Metric metric_;
