@@ -28,8 +28,6 @@ namespace binding {
 
 namespace {
 
-// Far above any core count; keeps the int conversion exact.
-constexpr double kMaxThreads = 65536;
 // counts are an Int32Array, so k (their largest value) must fit one; dim has the same bound.
 constexpr double kMaxInt32 = 2147483647.0;
 constexpr double kMaxIdDouble = 9007199254740991.0;  // 2^53 - 1
@@ -143,17 +141,7 @@ Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, IndexSearchCall*
                                        " is not an integer in 1..2147483647");
   }
   call->k = static_cast<int64_t>(k);
-  call->threads = global_pool().size();
-  Napi::Value threads_value = options.Get("threads");
-  if (!threads_value.IsUndefined()) {
-    const double t = threads_value.IsNumber() ? threads_value.As<Napi::Number>().DoubleValue() : 0;
-    if (!threads_value.IsNumber() || !std::isfinite(t) || std::floor(t) != t || t < 1) {
-      return Status(Code::kInvalidArg, "options.threads: " +
-                                           (threads_value.IsNumber() ? FormatNumber(t) : Describe(threads_value)) +
-                                           " is not an integer >= 1");
-    }
-    call->threads = static_cast<int>(t < kMaxThreads ? t : kMaxThreads);
-  }
+  VLK_RETURN_IF_ERROR(ReadThreads(options.Get("threads"), &call->threads));
   return Status::Ok();
 }
 

@@ -269,14 +269,7 @@ Status ParseMerge(const Napi::CallbackInfo& info, MergeCall* call) {
   call->args.k = static_cast<int64_t>(k);
 
   call->args.metric = core::Metric::kInnerProduct;
-  Napi::Value metric_value = options.Get("metric");
-  if (!metric_value.IsUndefined()) {
-    const std::string metric = metric_value.IsString() ? metric_value.As<Napi::String>().Utf8Value() : "";
-    if (!metric_value.IsString() || !core::parse_metric(metric.c_str(), &call->args.metric).ok()) {
-      return Status(Code::kInvalidArg, "options.metric: expected 'ip', 'cosine' or 'l2', got " +
-                                           (metric_value.IsString() ? "'" + metric + "'" : Describe(metric_value)));
-    }
-  }
+  VLK_RETURN_IF_ERROR(ReadMetric(options.Get("metric"), &call->args.metric));
 
   VLK_RETURN_IF_ERROR(CopyPartials(parts, queries, call));
   call->args.parts = call->parts.data();

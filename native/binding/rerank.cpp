@@ -27,8 +27,6 @@ namespace binding {
 
 namespace {
 
-// Far above any core count; keeps the int conversion exact.
-constexpr double kMaxThreads = 65536;
 // counts are an Int32Array, so k (their largest value) must fit one.
 constexpr double kMaxK = 2147483647.0;
 
@@ -160,26 +158,9 @@ Status ParseRerank(const Napi::CallbackInfo& info, RerankCall* call) {
   call->args.k = static_cast<int64_t>(k);
 
   call->args.metric = core::Metric::kInnerProduct;
-  Napi::Value metric_value = options.Get("metric");
-  if (!metric_value.IsUndefined()) {
-    const std::string metric = metric_value.IsString() ? metric_value.As<Napi::String>().Utf8Value() : "";
-    if (!metric_value.IsString() || !core::parse_metric(metric.c_str(), &call->args.metric).ok()) {
-      return Status(Code::kInvalidArg, "options.metric: expected 'ip', 'cosine' or 'l2', got " +
-                                           (metric_value.IsString() ? "'" + metric + "'" : Describe(metric_value)));
-    }
-  }
+  VLK_RETURN_IF_ERROR(ReadMetric(options.Get("metric"), &call->args.metric));
 
-  call->threads = global_pool().size();
-  Napi::Value threads_value = options.Get("threads");
-  if (!threads_value.IsUndefined()) {
-    const double t = threads_value.IsNumber() ? threads_value.As<Napi::Number>().DoubleValue() : 0;
-    if (!threads_value.IsNumber() || !std::isfinite(t) || std::floor(t) != t || t < 1) {
-      return Status(Code::kInvalidArg, "options.threads: " +
-                                           (threads_value.IsNumber() ? FormatNumber(t) : Describe(threads_value)) +
-                                           " is not an integer >= 1");
-    }
-    call->threads = static_cast<int>(t < kMaxThreads ? t : kMaxThreads);
-  }
+  VLK_RETURN_IF_ERROR(ReadThreads(options.Get("threads"), &call->threads));
 
   call->args.queries = q;
   call->args.gallery = g;

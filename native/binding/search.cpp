@@ -25,9 +25,6 @@ namespace binding {
 
 namespace {
 
-// Far above any core count; keeps the int conversion exact.
-constexpr double kMaxThreads = 65536;
-
 // Filter data converted from options.exclude / options.allow. Small (O(Q) + O(N / 64)) copies,
 // owned by the call and then by its job, so the JS arrays may change after the call returns.
 struct FilterData {
@@ -161,26 +158,9 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
   }
 
   call->args.metric = core::Metric::kInnerProduct;
-  Napi::Value metric_value = options.Get("metric");
-  if (!metric_value.IsUndefined()) {
-    const std::string metric = metric_value.IsString() ? metric_value.As<Napi::String>().Utf8Value() : "";
-    if (!metric_value.IsString() || !core::parse_metric(metric.c_str(), &call->args.metric).ok()) {
-      return Status(Code::kInvalidArg, "options.metric: expected 'ip', 'cosine' or 'l2', got " +
-                                           (metric_value.IsString() ? "'" + metric + "'" : Describe(metric_value)));
-    }
-  }
+  VLK_RETURN_IF_ERROR(ReadMetric(options.Get("metric"), &call->args.metric));
 
-  call->threads = global_pool().size();
-  Napi::Value threads_value = options.Get("threads");
-  if (!threads_value.IsUndefined()) {
-    const double t = threads_value.IsNumber() ? threads_value.As<Napi::Number>().DoubleValue() : 0;
-    if (!threads_value.IsNumber() || !std::isfinite(t) || std::floor(t) != t || t < 1) {
-      return Status(Code::kInvalidArg, "options.threads: " +
-                                           (threads_value.IsNumber() ? FormatNumber(t) : Describe(threads_value)) +
-                                           " is not an integer >= 1");
-    }
-    call->threads = static_cast<int>(t < kMaxThreads ? t : kMaxThreads);
-  }
+  VLK_RETURN_IF_ERROR(ReadThreads(options.Get("threads"), &call->threads));
 
   call->args.queries = q;
   call->args.gallery = g;

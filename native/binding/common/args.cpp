@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/thread_pool.hpp"
+
 namespace vlk {
 namespace binding {
 
@@ -250,6 +252,29 @@ Napi::Object MakeSearchResult(Napi::Env env, Napi::Value indices, Napi::Value sc
   result.Set("k", Napi::Number::New(env, static_cast<double>(k)));
   result.Set("count", Napi::Number::New(env, static_cast<double>(count)));
   return result;
+}
+
+Status ReadMetric(Napi::Value value, core::Metric* out) {
+  if (value.IsUndefined()) return Status::Ok();
+  const std::string metric = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (!value.IsString() || !core::parse_metric(metric.c_str(), out).ok()) {
+    return Status(Code::kInvalidArg, "options.metric: expected 'ip', 'cosine' or 'l2', got " +
+                                         (value.IsString() ? "'" + metric + "'" : Describe(value)));
+  }
+  return Status::Ok();
+}
+
+Status ReadThreads(Napi::Value value, int* out) {
+  constexpr double kMaxThreads = 65536;
+  *out = global_pool().size();
+  if (value.IsUndefined()) return Status::Ok();
+  const double t = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : 0;
+  if (!value.IsNumber() || !std::isfinite(t) || std::floor(t) != t || t < 1) {
+    return Status(Code::kInvalidArg, "options.threads: " + (value.IsNumber() ? FormatNumber(t) : Describe(value)) +
+                                         " is not an integer >= 1");
+  }
+  *out = static_cast<int>(t < kMaxThreads ? t : kMaxThreads);
+  return Status::Ok();
 }
 
 Status ReadQueriesAndGallery(Napi::Value queries, Napi::Value gallery, Napi::Object options,

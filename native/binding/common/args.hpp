@@ -7,6 +7,8 @@
 
 #include <napi.h>
 
+#include "search/search.hpp"
+
 #include <cstdint>
 #include <string>
 
@@ -66,6 +68,13 @@ Status AllocateSearchResult(Napi::Env env, int64_t count, int64_t k, Napi::Int32
 /// { indices, scores, counts, k, count }: what search and rerank resolve with. JS thread.
 Napi::Object MakeSearchResult(Napi::Env env, Napi::Value indices, Napi::Value scores, Napi::Value counts,
                               int64_t k, int64_t count);
+
+/// options.metric: undefined leaves *out as it is; otherwise 'ip' | 'cosine' | 'l2' (kInvalidArg).
+Status ReadMetric(Napi::Value value, core::Metric* out);
+
+/// options.threads: undefined is the pool size; otherwise an integer >= 1 (kInvalidArg), capped
+/// at 65536 so the int conversion stays exact.
+Status ReadThreads(Napi::Value value, int* out);
 
 /// The shared first step of every queries-against-gallery operation: both matrices read (and
 /// split by options.dim when plain), non-empty, same dim. Errors as ReadMatrix / ShapeMatrix, plus
