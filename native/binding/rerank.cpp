@@ -179,60 +179,26 @@ Status RunRerank(const core::RerankArgs& args, const core::RerankOut& out, int t
   return core::rerank(args, out, ctx);
 }
 
-// core::rerank for one async call: owns the candidate copies; the kept objects pin the matrices and
-// the outputs.
-class RerankWorker final : public AsyncJob {
- public:
-  RerankWorker(Napi::Env env, std::shared_ptr<CancelFlag> cancel, const RerankCall& call, Isa isa,
-               Napi::Int32Array indices, Napi::Float32Array scores, Napi::Int32Array counts)
-      : AsyncJob(env, std::move(cancel)),
-        args_(call.args),
-        candidates_(call.candidates),
-        threads_(call.threads),
-        isa_(isa) {
-    Keep(call.queries.array);
-    Keep(call.gallery.array);
-    indices_slot_ = Keep(indices);
-    scores_slot_ = Keep(scores);
-    counts_slot_ = Keep(counts);
-    out_.indices = indices.Data();
-    out_.scores = scores.Data();
-    out_.counts = counts.Data();
-  }
-
- protected:
-  Status Execute(const CancelFlag& cancel) override { return RunRerank(args_, out_, threads_, isa_, &cancel); }
-
-  Napi::Value Result(Napi::Env env) override {
-    return MakeSearchResult(env, Kept(indices_slot_), Kept(scores_slot_), Kept(counts_slot_), args_.k,
-                            args_.queries.rows);
-  }
-
- private:
-  core::RerankArgs args_;                     // offsets and rows point into candidates_
-  std::shared_ptr<CandidateData> candidates_;
-  core::RerankOut out_;
-  int threads_;
-  Isa isa_;
-  size_t indices_slot_ = 0;
-  size_t scores_slot_ = 0;
-  size_t counts_slot_ = 0;
-};
-
 }  // namespace
+
+// The core call both paths run; it owns its copy of the arguments and shares the candidates.
+static auto RerankRunFor(const RerankCall& call) {
+  return [args = call.args, candidates = call.candidates, threads = call.threads](
+             Isa isa, const CancelFlag* cancel, const TopKBuffers& b) {
+    core::RerankOut out;
+    out.indices = b.indices;
+    out.scores = b.scores;
+    out.counts = b.counts;
+    return RunRerank(args, out, threads, isa, cancel);
+  };
+}
 
 Napi::Value RerankSync(const Napi::CallbackInfo& info, AddonState&) {
   Napi::Env env = info.Env();
   RerankCall call;
   Status status = ParseRerank(info, &call);
   if (!status.ok()) ThrowStatus(env, status);
-  return TopKSync(env, call.args.queries.rows, call.args.k, [&](Isa isa, TopKOutputs& o) {
-    core::RerankOut out;
-    out.indices = o.indices.Data();
-    out.scores = o.scores.Data();
-    out.counts = o.counts.Data();
-    return RunRerank(call.args, out, call.threads, isa, nullptr);
-  });
+  return TopKSync(env, call.args.queries.rows, call.args.k, RerankRunFor(call));
 }
 
 Napi::Value RerankAsync(const Napi::CallbackInfo& info, AddonState& state) {
@@ -241,10 +207,7 @@ Napi::Value RerankAsync(const Napi::CallbackInfo& info, AddonState& state) {
   Status status = ParseRerank(info, &call);
   if (!status.ok()) return RejectedPromise(env, status);
   return TopKAsync(env, state, info[4], call.args.queries.rows, call.args.k,
-                   [&](std::shared_ptr<CancelFlag> cancel, Isa isa, TopKOutputs& o) -> std::unique_ptr<AsyncJob> {
-                     return std::make_unique<RerankWorker>(env, std::move(cancel), call, isa, o.indices, o.scores,
-                                                           o.counts);
-                   });
+                   {call.queries.array, call.gallery.array}, RerankRunFor(call));
 }
 
 }  // namespace binding

@@ -191,61 +191,26 @@ Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
   return ctx;
 }
 
-// core::search for one async call; owns nothing but views, the kept objects pin the memory.
-class SearchWorker final : public AsyncJob {
- public:
-  SearchWorker(Napi::Env env, std::shared_ptr<CancelFlag> cancel, const SearchCall& call, Isa isa,
-               Napi::Int32Array indices, Napi::Float32Array scores, Napi::Int32Array counts)
-      : AsyncJob(env, std::move(cancel)),
-        args_(call.args),
-        filter_(call.filter),
-        threads_(call.threads),
-        isa_(isa) {
-    Keep(call.queries.array);
-    Keep(call.gallery.array);
-    indices_slot_ = Keep(indices);
-    scores_slot_ = Keep(scores);
-    counts_slot_ = Keep(counts);
-    out_.indices = indices.Data();
-    out_.scores = scores.Data();
-    out_.counts = counts.Data();
-  }
-
- protected:
-  Status Execute(const CancelFlag& cancel) override {
-    return core::search(args_, out_, MakeContext(threads_, isa_, &cancel));
-  }
-
-  Napi::Value Result(Napi::Env env) override {
-    return MakeSearchResult(env, Kept(indices_slot_), Kept(scores_slot_), Kept(counts_slot_), args_.k,
-                            args_.queries.rows);
-  }
-
- private:
-  core::SearchArgs args_;               // its filter points into filter_
-  std::shared_ptr<FilterData> filter_;
-  core::SearchOut out_;
-  int threads_;
-  Isa isa_;
-  size_t indices_slot_ = 0;
-  size_t scores_slot_ = 0;
-  size_t counts_slot_ = 0;
-};
-
 }  // namespace
+
+// The core call both paths run; it owns its copy of the arguments and shares the filter data.
+static auto SearchRun(const SearchCall& call) {
+  return [args = call.args, filter = call.filter, threads = call.threads](Isa isa, const CancelFlag* cancel,
+                                                                           const TopKBuffers& b) {
+    core::SearchOut out;
+    out.indices = b.indices;
+    out.scores = b.scores;
+    out.counts = b.counts;
+    return core::search(args, out, MakeContext(threads, isa, cancel));
+  };
+}
 
 Napi::Value SearchSync(const Napi::CallbackInfo& info, AddonState&) {
   Napi::Env env = info.Env();
   SearchCall call;
   Status status = ParseSearch(info, &call);
   if (!status.ok()) ThrowStatus(env, status);
-  return TopKSync(env, call.args.queries.rows, call.args.k, [&](Isa isa, TopKOutputs& o) {
-    core::SearchOut out;
-    out.indices = o.indices.Data();
-    out.scores = o.scores.Data();
-    out.counts = o.counts.Data();
-    return core::search(call.args, out, MakeContext(call.threads, isa, nullptr));
-  });
+  return TopKSync(env, call.args.queries.rows, call.args.k, SearchRun(call));
 }
 
 Napi::Value SearchAsync(const Napi::CallbackInfo& info, AddonState& state) {
@@ -254,10 +219,7 @@ Napi::Value SearchAsync(const Napi::CallbackInfo& info, AddonState& state) {
   Status status = ParseSearch(info, &call);
   if (!status.ok()) return RejectedPromise(env, status);
   return TopKAsync(env, state, info[3], call.args.queries.rows, call.args.k,
-                   [&](std::shared_ptr<CancelFlag> cancel, Isa isa, TopKOutputs& o) -> std::unique_ptr<AsyncJob> {
-                     return std::make_unique<SearchWorker>(env, std::move(cancel), call, isa, o.indices, o.scores,
-                                                           o.counts);
-                   });
+                   {call.queries.array, call.gallery.array}, SearchRun(call));
 }
 
 }  // namespace binding
