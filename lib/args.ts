@@ -4,6 +4,7 @@
 import { types } from 'node:util';
 import { VlkError } from './errors';
 import type { NativeMatrix } from './loader';
+import type { Metric } from './types';
 
 /** Short description of a value for messages: "null", "a Float64Array", "a number (1.5)". */
 export function describe(value: unknown): string {
@@ -159,4 +160,25 @@ export function shapeMatrix(arg: MatrixArg, name: string, dim: number | undefine
     throw new VlkError('ERR_VLK_DIM_MISMATCH', `${name}: length ${data.length} is not a multiple of dim ${dim}`);
   }
   return { data, rows: data.length / dim, cols: dim };
+}
+
+const METRICS: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
+
+/** options.metric: undefined is 'ip'; anything but 'ip' | 'cosine' | 'l2' is ERR_VLK_INVALID_ARG. */
+export function readMetric(value: unknown): Metric {
+  const metric = value ?? 'ip';
+  if (typeof metric !== 'string' || !METRICS.has(metric)) {
+    const got = typeof metric === 'string' ? `'${metric}'` : describe(metric);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'ip', 'cosine' or 'l2', got ${got}`);
+  }
+  return metric as Metric;
+}
+
+/** options.threads: undefined stays undefined (the pool size); otherwise an integer >= 1. */
+export function readThreads(value: unknown): number | undefined {
+  if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 1)) {
+    const got = typeof value === 'number' ? String(value) : describe(value);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.threads: ${got} is not an integer >= 1`);
+  }
+  return value as number | undefined;
 }

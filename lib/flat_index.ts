@@ -4,7 +4,7 @@
 // Validation here gives the messages; the binding repeats every check with the same codes.
 import { types } from 'node:util';
 import { atApi, fromNative, VlkError } from './errors';
-import { describe, isRecord, readMatrix, shapeMatrix } from './args';
+import { describe, isRecord, readMatrix, readMetric, readThreads, shapeMatrix } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding, type NativeFlatIndex, type NativeFlatIndexSearchOptions, type NativeMatrix } from './loader';
 import type {
@@ -19,7 +19,6 @@ import type {
   Metric,
 } from './types';
 
-const metrics: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
 const MAX_INT32 = 2 ** 31 - 1; // dim and k (counts are an Int32Array)
 const MAX_BIGINT_ID = 2n ** 63n - 1n;
 
@@ -111,11 +110,7 @@ function prepareSearch(queries: unknown, options: unknown, dim: number, async: b
     const got = typeof k === 'number' ? String(k) : describe(k);
     throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${got} is not an integer in 1..${MAX_INT32}`);
   }
-  const threads = options.threads;
-  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1)) {
-    const got = typeof threads === 'number' ? String(threads) : describe(threads);
-    throw new VlkError('ERR_VLK_INVALID_ARG', `options.threads: ${got} is not an integer >= 1`);
-  }
+  const threads = readThreads(options.threads);
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   return { queries: q, options: threads === undefined ? { k } : { k, threads }, signal };
 }
@@ -199,11 +194,7 @@ export class FlatIndex implements Disposable {
         const got = typeof d === 'number' ? String(d) : describe(d);
         throw new VlkError('ERR_VLK_INVALID_ARG', `options.dim: ${got} is not an integer in 1..${MAX_INT32}`);
       }
-      const m = options.metric ?? 'ip';
-      if (typeof m !== 'string' || !metrics.has(m)) {
-        const got = typeof m === 'string' ? `'${m}'` : describe(m);
-        throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'ip', 'cosine' or 'l2', got ${got}`);
-      }
+      const m = readMetric(options.metric);
       const storage: unknown = options.storage ?? 'f32';
       if (storage === 'bf16' || storage === 'i8') {
         throw new VlkError('ERR_VLK_INVALID_ARG', `storage '${storage}' is not available yet (only 'f32')`);

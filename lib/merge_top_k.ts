@@ -4,12 +4,11 @@
 // copying the ids, then runs core::merge_top_k on this thread (sync) or on the addon's pool (async).
 import { types } from 'node:util';
 import { atApi, fromNative, VlkError } from './errors';
-import { describe, isRecord, readSize } from './args';
+import { describe, isRecord, readMetric, readSize } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding, type NativeMergeTopKOptions } from './loader';
 import type { MergeTopKOptions, MergeTopKResult, TopKPartial } from './types';
 
-const metrics: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
 const MAX_K = 2 ** 31 - 1; // counts are an Int32Array
 const MAX_OFFSET = 2 ** 53;
 
@@ -103,11 +102,7 @@ function prepare(partials: unknown, options: unknown, async: boolean): PreparedM
     const got = typeof k === 'number' ? String(k) : describe(k);
     throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${got} is not an integer in 1..${MAX_K}`);
   }
-  const metric = options.metric ?? 'ip';
-  if (typeof metric !== 'string' || !metrics.has(metric)) {
-    const got = typeof metric === 'string' ? `'${metric}'` : describe(metric);
-    throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'ip', 'cosine' or 'l2', got ${got}`);
-  }
+  const metric = readMetric(options.metric);
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   return { partials: prepared, options: { k, metric }, signal };
 }

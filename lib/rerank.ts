@@ -4,12 +4,11 @@
 // (offsets non-decreasing, rows in 0..N-1) while copying the lists; matrices are zero-copy views.
 import { types } from 'node:util';
 import { atApi, fromNative, VlkError } from './errors';
-import { describe, isRecord, readMatrix, readSize, shapeMatrix } from './args';
+import { describe, isRecord, readMatrix, readMetric, readSize, readThreads, shapeMatrix } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding, type NativeMatrix, type NativeRerankOptions } from './loader';
 import type { Candidates, MatrixInput, RerankOptions, SearchResult } from './types';
 
-const metrics: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
 const MAX_K = 2 ** 31 - 1; // counts are an Int32Array
 
 interface PreparedRerank {
@@ -89,17 +88,9 @@ function prepare(
     throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${got} is not an integer in 1..${MAX_K}`);
   }
 
-  const metric = options.metric ?? 'ip';
-  if (typeof metric !== 'string' || !metrics.has(metric)) {
-    const got = typeof metric === 'string' ? `'${metric}'` : describe(metric);
-    throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'ip', 'cosine' or 'l2', got ${got}`);
-  }
+  const metric = readMetric(options.metric);
 
-  const threads = options.threads;
-  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1)) {
-    const got = typeof threads === 'number' ? String(threads) : describe(threads);
-    throw new VlkError('ERR_VLK_INVALID_ARG', `options.threads: ${got} is not an integer >= 1`);
-  }
+  const threads = readThreads(options.threads);
 
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   const nativeOptions: NativeRerankOptions = threads === undefined ? { k, metric } : { k, metric, threads };

@@ -2,12 +2,10 @@
 // searchSync (on this thread) or searchAsync (on the addon's pool; AbortSignal through a native
 // cancel token). Inputs are passed as zero-copy { data, rows, cols } views.
 import { atApi, fromNative, VlkError } from './errors';
-import { describe, isRecord, readFlag, readMatrix, readSize, shapeMatrix } from './args';
+import { describe, isRecord, readFlag, readMatrix, readMetric, readSize, readThreads, shapeMatrix } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding, type NativeMatrix, type NativeSearchOptions } from './loader';
 import type { MatrixInput, SearchOptions, SearchResult } from './types';
-
-const metrics: ReadonlySet<string> = new Set(['ip', 'cosine', 'l2']);
 
 interface PreparedSearch {
   queries: NativeMatrix;
@@ -44,17 +42,9 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
     k = n;
   }
 
-  const metric = options.metric ?? 'ip';
-  if (typeof metric !== 'string' || !metrics.has(metric)) {
-    const got = typeof metric === 'string' ? `'${metric}'` : describe(metric);
-    throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'ip', 'cosine' or 'l2', got ${got}`);
-  }
+  const metric = readMetric(options.metric);
 
-  const threads = options.threads;
-  if (threads !== undefined && (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1)) {
-    const got = typeof threads === 'number' ? String(threads) : describe(threads);
-    throw new VlkError('ERR_VLK_INVALID_ARG', `options.threads: ${got} is not an integer >= 1`);
-  }
+  const threads = readThreads(options.threads);
 
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   const nativeOptions: NativeSearchOptions = threads === undefined ? { k, metric } : { k, metric, threads };
