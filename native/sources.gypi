@@ -8,13 +8,16 @@
       "native/core/search/merge_top_k.cpp",
       "native/core/search/rerank.cpp",
       "native/core/search/search.cpp",
+      "native/core/search/search_quantized.cpp",
+      "native/core/search/search_quantized_kernel_scalar.cpp",
       "native/core/search/search_kernel_scalar.cpp"
     ],
     "vlk_avx2_sources": [
       "native/core/search/search_kernel_avx2.cpp"
     ],
     "vlk_avx512_sources": [
-      "native/core/search/search_kernel_avx512.cpp"
+      "native/core/search/search_kernel_avx512.cpp",
+      "native/core/search/search_quantized_kernel_avx512.cpp"
     ],
     "vlk_binding_sources": [
       "native/binding/addon.cpp",
@@ -31,6 +34,7 @@
     "vlk_cuda_sources": [],
     "vlk_native_test_sources": [
       "test/native/search_test.cpp",
+      "test/native/search_quantized_test.cpp",
       "test/native/merge_top_k_test.cpp",
       "test/native/rerank_test.cpp",
       "test/native/flat_index_test.cpp"

@@ -29,18 +29,102 @@ constexpr int64_t kMinBlockRows = 1024;
 struct FlatIndex::Block {
   int64_t start = 0;  // global row of the block's first row
   int64_t cap = 0;    // rows it holds
-  float* data = nullptr;
+  float* data = nullptr;  // cap x dim fp32 (null in approximate mode)
   std::unique_ptr<int64_t[]> ids;
+  // bf16 / i8 storage: code panels and the per-row arrays of search_quantized.hpp.
+  void* codes = nullptr;
+  std::vector<float> scale, norm2, rnorm, hnorm, gnorm;
+  std::vector<int32_t> csum;
 
-  Block(int64_t start_row, int64_t rows, int64_t dim) : start(start_row), cap(rows) {
-    const size_t bytes = (static_cast<size_t>(rows * dim) * sizeof(float) + 63) / 64 * 64;
-    data = static_cast<float*>(std::aligned_alloc(64, bytes == 0 ? 64 : bytes));
-    if (data == nullptr) throw std::bad_alloc();
+  Block(int64_t start_row, int64_t rows, int64_t dim, Storage storage, Metric metric, bool approximate)
+      : start(start_row), cap(rows) {
+    if (!approximate) data = static_cast<float*>(aligned(static_cast<size_t>(rows * dim) * sizeof(float)));
     ids.reset(new int64_t[static_cast<size_t>(rows)]);
+    if (storage != Storage::kF32) {
+      const size_t bytes = static_cast<size_t>(rows / kQuantPanel * quant_panel_bytes(storage, dim));
+      codes = aligned(bytes);
+      std::memset(codes, 0, bytes);
+      const size_t n = static_cast<size_t>(rows);
+      rnorm.assign(n, 0.0f);
+      hnorm.assign(n, 0.0f);
+      gnorm.assign(n, 0.0f);
+      if (storage == Storage::kI8) {
+        scale.assign(n, 0.0f);
+        csum.assign(n, 0);
+      }
+      if (metric == Metric::kL2) norm2.assign(n, 0.0f);
+    }
   }
-  ~Block() { std::free(data); }
+  ~Block() {
+    std::free(data);
+    std::free(codes);
+  }
   Block(const Block&) = delete;
   Block& operator=(const Block&) = delete;
+
+  static void* aligned(size_t bytes) {
+    void* p = std::aligned_alloc(64, bytes == 0 ? 64 : (bytes + 63) / 64 * 64);
+    if (p == nullptr) throw std::bad_alloc();
+    return p;
+  }
+
+  static float* or_null(std::vector<float>& v) { return v.empty() ? nullptr : v.data(); }
+
+  QuantGallery view(Storage storage, Metric metric, int64_t dim, int64_t rows) const {
+    QuantGallery g;
+    g.storage = storage;
+    g.metric = metric;
+    g.rows = rows;
+    g.dim = dim;
+    g.codes = codes;
+    g.scale = scale.empty() ? nullptr : scale.data();
+    g.csum = csum.empty() ? nullptr : csum.data();
+    g.norm2 = norm2.empty() ? nullptr : norm2.data();
+    g.rnorm = rnorm.data();
+    g.hnorm = hnorm.data();
+    g.gnorm = gnorm.data();
+    g.f32 = data;
+    return g;
+  }
+
+  // Quantizes `n` rows from src (row stride `stride`) into local rows [local, local + n).
+  void quantize(Storage storage, Metric metric, int64_t dim, const float* src, int64_t stride, int64_t local,
+                int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      quantize_rows(storage, metric, src + i * stride, 1, dim, local + i, codes, or_null(scale),
+                    csum.empty() ? nullptr : csum.data(), or_null(norm2), rnorm.data(), hnorm.data(), gnorm.data());
+    }
+  }
+
+  // Copies one row's codes and per-row values (approximate mode's compaction: no fp32 to redo them).
+  void copy_codes_from(const Block& src, int64_t sl, int64_t dl, Storage storage, int64_t dim) {
+    const int step = quant_step(storage);
+    const int64_t units = quant_dpad(storage, dim) / step;
+    const size_t esz = storage == Storage::kI8 ? 1 : 2;
+    const int64_t panel = quant_panel_bytes(storage, dim);
+    const uint8_t* sp = static_cast<const uint8_t*>(src.codes) + (sl / kQuantPanel) * panel;
+    uint8_t* dp = static_cast<uint8_t*>(codes) + (dl / kQuantPanel) * panel;
+    for (int64_t u = 0; u < units; ++u) {
+      std::memcpy(dp + ((u * kQuantPanel + dl % kQuantPanel) * step) * esz,
+                  sp + ((u * kQuantPanel + sl % kQuantPanel) * step) * esz, step * esz);
+    }
+    const size_t s = static_cast<size_t>(sl), d = static_cast<size_t>(dl);
+    rnorm[d] = src.rnorm[s];
+    hnorm[d] = src.hnorm[s];
+    gnorm[d] = src.gnorm[s];
+    if (!scale.empty()) scale[d] = src.scale[s];
+    if (!csum.empty()) csum[d] = src.csum[s];
+    if (!norm2.empty()) norm2[d] = src.norm2[s];
+  }
+
+  int64_t bytes(Storage storage, int64_t dim) const {
+    int64_t b = cap * int64_t(sizeof(int64_t));
+    if (data != nullptr) b += cap * dim * int64_t(sizeof(float));
+    if (codes != nullptr) b += cap / kQuantPanel * quant_panel_bytes(storage, dim);
+    b += static_cast<int64_t>((scale.size() + norm2.size() + rnorm.size() + hnorm.size() + gnorm.size()) *
+                              sizeof(float) + csum.size() * sizeof(int32_t));
+    return b;
+  }
 };
 
 struct FlatIndex::Snapshot {
@@ -48,9 +132,26 @@ struct FlatIndex::Snapshot {
   int64_t rows = 0;
   int64_t live_count = 0;
   std::vector<uint64_t> live;
+  // Filter resolved to global rows under the same lock: live bits already cleared for rows
+  // outside the allow-set; per query, excluded rows (CSR).
+  std::vector<int64_t> excl_off;
+  std::vector<int64_t> excl_rows;
 };
 
-FlatIndex::FlatIndex(int64_t dim, Metric metric) : dim_(dim), metric_(metric) {}
+FlatIndex::FlatIndex(int64_t dim, Metric metric, Storage storage, bool approximate)
+    : dim_(dim), metric_(metric), storage_(storage), approximate_(approximate && storage != Storage::kF32) {}
+
+Status FlatIndex::validate_options(int64_t dim, Storage storage, bool approximate) {
+  if (dim < 1) return Status(Code::kInvalidArg, "dim: " + std::to_string(dim) + " is not >= 1");
+  if (approximate && storage == Storage::kF32) {
+    return Status(Code::kInvalidArg, "approximate: only for storage 'bf16' or 'i8' (f32 is always exact)");
+  }
+  // int8 dot products accumulate in int32: 4 * 255 * 127 per unit of 4 dims.
+  if (storage == Storage::kI8 && dim > 65536) {
+    return Status(Code::kInvalidArg, "dim: " + std::to_string(dim) + " exceeds 65536, the largest i8 storage takes");
+  }
+  return Status::Ok();
+}
 FlatIndex::~FlatIndex() = default;
 
 int64_t FlatIndex::size() const {
@@ -65,7 +166,7 @@ int64_t FlatIndex::memory_usage() const {
 
 int64_t FlatIndex::memory_usage_locked() const {
   int64_t bytes = 0;
-  for (const auto& b : blocks_) bytes += b->cap * (dim_ * int64_t(sizeof(float)) + int64_t(sizeof(int64_t)));
+  for (const auto& b : blocks_) bytes += b->bytes(storage_, dim_);
   bytes += static_cast<int64_t>(live_.capacity() * sizeof(uint64_t));
   // Buckets plus one node (key, value, next pointer, hash) per entry.
   bytes += static_cast<int64_t>(rows_by_id_.bucket_count() * sizeof(void*) + rows_by_id_.size() * 32);
@@ -121,7 +222,7 @@ Status FlatIndex::add(const MatrixView<const float>& v, const int64_t* ids, int6
       // Doubling, but never less than this add needs, so a big first add is one block.
       int64_t cap = std::max({kMinBlockRows, capacity, rows_ + v.rows - capacity});
       cap = (cap + 63) / 64 * 64;
-      fresh.push_back(std::make_shared<Block>(capacity, cap, dim_));
+      fresh.push_back(std::make_shared<Block>(capacity, cap, dim_, storage_, metric_, approximate_));
       capacity += cap;
     }
     live_.reserve(static_cast<size_t>((rows_ + v.rows + 63) / 64));
@@ -134,7 +235,8 @@ Status FlatIndex::add(const MatrixView<const float>& v, const int64_t* ids, int6
       while (row >= blocks_[bi]->start + blocks_[bi]->cap) ++bi;
       Block& b = *blocks_[bi];
       const int64_t local = row - b.start;
-      std::memcpy(b.data + local * dim_, v.row(i), static_cast<size_t>(dim_) * sizeof(float));
+      if (b.data != nullptr) std::memcpy(b.data + local * dim_, v.row(i), static_cast<size_t>(dim_) * sizeof(float));
+      if (storage_ != Storage::kF32) b.quantize(storage_, metric_, dim_, v.row(i), v.stride, local, 1);
       const int64_t id = ids != nullptr ? ids[i] : next_auto_id_ + i;
       b.ids[static_cast<size_t>(local)] = id;
       rows_by_id_.emplace(id, row);
@@ -195,7 +297,8 @@ Status FlatIndex::compact(int64_t* freed) {
     std::unordered_map<int64_t, int64_t> rows_by_id;
     rows_by_id.reserve(static_cast<size_t>(live_count_));
     if (live_count_ > 0) {
-      fresh.push_back(std::make_shared<Block>(0, std::max(kMinBlockRows, (live_count_ + 63) / 64 * 64), dim_));
+      fresh.push_back(std::make_shared<Block>(0, std::max(kMinBlockRows, (live_count_ + 63) / 64 * 64), dim_,
+                                              storage_, metric_, approximate_));
       Block& nb = *fresh.front();
       int64_t out = 0;
       for (const auto& b : blocks_) {
@@ -203,7 +306,12 @@ Status FlatIndex::compact(int64_t* freed) {
         for (int64_t local = 0; local < used; ++local) {
           const int64_t row = b->start + local;
           if (((live_[static_cast<size_t>(row >> 6)] >> (row & 63)) & 1u) == 0) continue;
-          std::memcpy(nb.data + out * dim_, b->data + local * dim_, static_cast<size_t>(dim_) * sizeof(float));
+          if (nb.data != nullptr) {
+            std::memcpy(nb.data + out * dim_, b->data + local * dim_, static_cast<size_t>(dim_) * sizeof(float));
+            if (storage_ != Storage::kF32) nb.quantize(storage_, metric_, dim_, nb.data + out * dim_, dim_, out, 1);
+          } else {
+            nb.copy_codes_from(*b, local, out, storage_, dim_);
+          }
           nb.ids[static_cast<size_t>(out)] = b->ids[static_cast<size_t>(local)];
           rows_by_id.emplace(b->ids[static_cast<size_t>(local)], out);
           ++out;
@@ -236,25 +344,49 @@ Status FlatIndex::get(int64_t id, float* out) const {
   }
   for (const auto& b : blocks_) {
     if (it->second < b->start + b->cap) {
-      std::memcpy(out, b->data + (it->second - b->start) * dim_, static_cast<size_t>(dim_) * sizeof(float));
+      const int64_t local = it->second - b->start;
+      if (b->data != nullptr) {
+        std::memcpy(out, b->data + local * dim_, static_cast<size_t>(dim_) * sizeof(float));
+      } else {
+        dequantize_row(b->view(storage_, metric_, dim_, b->cap), local, out);
+      }
       return Status::Ok();
     }
   }
   return Status(Code::kInternal, "get: row not found in any block");
 }
 
-FlatIndex::Snapshot FlatIndex::snapshot() const {
+FlatIndex::Snapshot FlatIndex::snapshot(const IndexFilter* filter, int64_t nq) const {
   std::lock_guard<std::mutex> lock(mu_);
   Snapshot s;
   s.blocks = blocks_;
   s.rows = rows_;
   s.live_count = live_count_;
   s.live = live_;
+  if (filter == nullptr) return s;
+  if (filter->has_allow) {
+    std::vector<uint64_t> allow(s.live.size(), 0);
+    for (int64_t i = 0; i < filter->n_allow; ++i) {
+      auto it = rows_by_id_.find(filter->allow_ids[i]);
+      if (it != rows_by_id_.end()) allow[static_cast<size_t>(it->second >> 6)] |= uint64_t{1} << (it->second & 63);
+    }
+    for (size_t w = 0; w < s.live.size(); ++w) s.live[w] &= allow[w];
+  }
+  if (filter->exclude_offsets != nullptr) {
+    s.excl_off.assign(static_cast<size_t>(nq) + 1, 0);
+    for (int64_t q = 0; q < nq; ++q) {
+      for (int64_t j = filter->exclude_offsets[q]; j < filter->exclude_offsets[q + 1]; ++j) {
+        auto it = rows_by_id_.find(filter->exclude_ids[j]);
+        if (it != rows_by_id_.end()) s.excl_rows.push_back(it->second);
+      }
+      s.excl_off[static_cast<size_t>(q) + 1] = static_cast<int64_t>(s.excl_rows.size());
+    }
+  }
   return s;
 }
 
 Status FlatIndex::search(const MatrixView<const float>& queries, int64_t k, const IndexSearchOut& out,
-                         const Context& ctx) const {
+                         const Context& ctx, const IndexFilter* filter) const {
   if (queries.rows <= 0 || queries.cols <= 0) {
     return Status(Code::kEmpty, "queries: " + std::to_string(queries.rows) + " x " + std::to_string(queries.cols) +
                                     " is empty");
@@ -265,29 +397,75 @@ Status FlatIndex::search(const MatrixView<const float>& queries, int64_t k, cons
   }
   if (k < 1) return Status(Code::kInvalidK, "k: " + std::to_string(k) + " is not >= 1");
   if (out.ids == nullptr || out.scores == nullptr) return Status(Code::kInvalidArg, "search: null output");
+  if (filter != nullptr && filter->exclude_offsets != nullptr) {
+    const int64_t* off = filter->exclude_offsets;
+    if (off[0] != 0) return Status(Code::kInvalidArg, "filter.exclude: offsets[0] is " + std::to_string(off[0]) + ", not 0");
+    for (int64_t q = 0; q < queries.rows; ++q) {
+      if (off[q + 1] < off[q]) {
+        return Status(Code::kInvalidArg, "filter.exclude: offsets decrease at query " + std::to_string(q));
+      }
+    }
+  }
   try {
-    const Snapshot snap = snapshot();
+    const Snapshot snap = snapshot(filter, queries.rows);
     const int64_t q = queries.rows;
-    // Per block: its rows within the snapshot, searched with its live bits as the allow-set.
+    const bool has_excl = !snap.excl_off.empty();
+    // Per block: its rows within the snapshot, searched with its live (and allowed) bits.
     std::vector<std::vector<int64_t>> part_rows;
     std::vector<std::vector<float>> part_scores;
     std::vector<std::vector<int32_t>> part_counts;
     std::vector<TopKPartial> parts;
+    std::vector<int32_t> rescored_total(out.rescored != nullptr ? static_cast<size_t>(q) : 0, 0);
+    std::vector<int32_t> rescored(out.rescored != nullptr ? static_cast<size_t>(q) : 0, 0);
+    std::vector<int64_t> boff;
+    std::vector<int32_t> brows;
     for (const auto& b : snap.blocks) {
       const int64_t rows = std::min(b->cap, snap.rows - b->start);
       if (rows <= 0) break;
       const int64_t kb = std::min(k, rows);
-      SearchArgs a;
-      a.queries = queries;
-      a.gallery = MatrixView<const float>(b->data, rows, dim_);
-      a.k = kb;
-      a.metric = metric_;
-      a.filter.allow = snap.live.data() + (b->start >> 6);
+      const uint64_t* allow = snap.live.data() + (b->start >> 6);
+      if (has_excl) {  // this block's excluded rows, local
+        boff.assign(static_cast<size_t>(q) + 1, 0);
+        brows.clear();
+        for (int64_t i = 0; i < q; ++i) {
+          for (int64_t j = snap.excl_off[static_cast<size_t>(i)]; j < snap.excl_off[static_cast<size_t>(i) + 1]; ++j) {
+            const int64_t r = snap.excl_rows[static_cast<size_t>(j)];
+            if (r >= b->start && r < b->start + rows) brows.push_back(static_cast<int32_t>(r - b->start));
+          }
+          boff[static_cast<size_t>(i) + 1] = static_cast<int64_t>(brows.size());
+        }
+      }
       std::vector<int32_t> local(static_cast<size_t>(q * kb));
       part_scores.emplace_back(static_cast<size_t>(q * kb));
       part_counts.emplace_back(static_cast<size_t>(q));
-      SearchOut so{local.data(), part_scores.back().data(), part_counts.back().data()};
-      VLK_RETURN_IF_ERROR(vlk::core::search(a, so, ctx));
+      if (storage_ == Storage::kF32) {
+        SearchArgs a;
+        a.queries = queries;
+        a.gallery = MatrixView<const float>(b->data, rows, dim_);
+        a.k = kb;
+        a.metric = metric_;
+        a.filter.allow = allow;
+        if (has_excl) {
+          a.filter.exclude_offsets = boff.data();
+          a.filter.exclude_rows = brows.data();
+        }
+        SearchOut so{local.data(), part_scores.back().data(), part_counts.back().data()};
+        VLK_RETURN_IF_ERROR(vlk::core::search(a, so, ctx));
+      } else {
+        QuantSearchArgs a;
+        a.queries = queries;
+        a.gallery = b->view(storage_, metric_, dim_, rows);
+        a.k = kb;
+        a.allow = allow;
+        if (has_excl) {
+          a.exclude_offsets = boff.data();
+          a.exclude_rows = brows.data();
+        }
+        QuantSearchOut so{local.data(), part_scores.back().data(), part_counts.back().data(),
+                          rescored.empty() ? nullptr : rescored.data()};
+        VLK_RETURN_IF_ERROR(search_quantized(a, so, ctx));
+        for (size_t i = 0; i < rescored.size(); ++i) rescored_total[i] += rescored[i];
+      }
       std::vector<int64_t> global(local.size());
       for (size_t i = 0; i < local.size(); ++i) global[i] = local[i] < 0 ? -1 : b->start + local[i];
       part_rows.push_back(std::move(global));
@@ -296,6 +474,7 @@ Status FlatIndex::search(const MatrixView<const float>& queries, int64_t k, cons
       const int64_t kb = static_cast<int64_t>(part_rows[p].size()) / q;
       parts.push_back(TopKPartial{part_rows[p].data(), part_scores[p].data(), part_counts[p].data(), kb});
     }
+    for (int64_t i = 0; out.rescored != nullptr && i < q; ++i) out.rescored[i] = rescored_total[static_cast<size_t>(i)];
     if (parts.empty()) {  // an index that never held a vector
       for (int64_t i = 0; i < q * k; ++i) {
         out.ids[i] = -1;

@@ -1,5 +1,7 @@
 // FlatIndex (core/index): an exact index a service keeps and mutates: vectors with user ids, add,
-// remove, get, has, and search that returns ids. f32 storage.
+// remove, get, has, and search that returns ids. Storage f32, or bf16 / i8 codes scanned by
+// search_quantized and re-scored from fp32 copies kept beside them (exact: the fp32 top-k), or,
+// in approximate mode, codes only (no fp32 copy, scores from the codes).
 //
 // Layout: rows live in append-only blocks that never move (sizes double, from 1,024 rows or the
 // size of the add that needs a new block);
@@ -19,6 +21,7 @@
 #include "common/matrix.hpp"
 #include "common/status.hpp"
 #include "search/search.hpp"
+#include "search/search_quantized.hpp"
 
 namespace vlk {
 namespace core {
@@ -27,18 +30,34 @@ struct IndexSearchOut {
   int64_t* ids = nullptr;      // Q x k user ids, best first (ties: earlier insertion); padding -1
   float* scores = nullptr;     // Q x k, as search reports them; padding NaN
   int32_t* counts = nullptr;   // optional, Q: min(k, size)
+  int32_t* rescored = nullptr; // optional, Q: rows re-scored in fp32 (bf16/i8 storage; else 0)
+};
+
+/// Which ids each query may return (both parts optional; ids not in the index are ignored).
+struct IndexFilter {
+  const int64_t* allow_ids = nullptr;  // only these ids (any order; null: every id)
+  int64_t n_allow = 0;
+  bool has_allow = false;              // true with n_allow 0: nothing allowed
+  const int64_t* exclude_offsets = nullptr;  // Q + 1 offsets (CSR) into exclude_ids
+  const int64_t* exclude_ids = nullptr;      // ids query q must not return
 };
 
 class FlatIndex {
  public:
-  /// dim >= 1. Thread-safe: every method may be called from any thread at any time.
-  FlatIndex(int64_t dim, Metric metric);
+  /// dim >= 1 (i8: <= 65536, see validate_options). approximate: bf16/i8 only, keep codes only.
+  /// Thread-safe: every method may be called from any thread at any time.
+  FlatIndex(int64_t dim, Metric metric, Storage storage = Storage::kF32, bool approximate = false);
+
+  /// kInvalidArg for options the constructor must not get (approximate with f32, i8 dim > 65536).
+  static Status validate_options(int64_t dim, Storage storage, bool approximate);
   ~FlatIndex();
   FlatIndex(const FlatIndex&) = delete;
   FlatIndex& operator=(const FlatIndex&) = delete;
 
   int64_t dim() const { return dim_; }
   Metric metric() const { return metric_; }
+  Storage storage() const { return storage_; }
+  bool approximate() const { return approximate_; }
   /// Live vectors.
   int64_t size() const;
   /// Bytes held: row blocks (removed rows included until compaction), ids, live bits, id map.
@@ -61,22 +80,27 @@ class FlatIndex {
 
   bool has(int64_t id) const;
 
-  /// Copies the vector of `id` into out (dim floats); kInvalidArg if unknown.
+  /// Copies the vector of `id` into out (dim floats; approximate mode: reconstructed from the
+  /// codes); kInvalidArg if unknown.
   Status get(int64_t id, float* out) const;
 
   /// Top-k (k >= 1) of the live vectors for each query (Q x dim), scored exactly as core::search
   /// scores them. A query gets min(k, size) results; the rest is padding.
+  /// bf16/i8: exactly the f32 top-k (ids and scores), see search_quantized.hpp; approximate mode:
+  /// the codes' estimate. filter: optional.
   Status search(const MatrixView<const float>& queries, int64_t k, const IndexSearchOut& out,
-                const Context& ctx) const;
+                const Context& ctx, const IndexFilter* filter = nullptr) const;
 
  private:
   struct Block;
   struct Snapshot;
-  Snapshot snapshot() const;
+  Snapshot snapshot(const IndexFilter* filter, int64_t nq) const;
   int64_t memory_usage_locked() const;  // mu_ held
 
   const int64_t dim_;
   const Metric metric_;
+  const Storage storage_;
+  const bool approximate_;
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<Block>> blocks_;
   int64_t rows_ = 0;                           // rows used across blocks (live or removed)

@@ -47,6 +47,21 @@ Isa detect() {
 #endif
 }
 
+bool detect_bf16_vnni() {
+#if VLK_X86
+  if (detect() != Isa::kAvx512) return false;
+  unsigned int a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool vnni = (c >> 11) & 1;
+  const unsigned int max_sub = a;
+  if (max_sub < 1 || !__get_cpuid_count(7, 1, &a, &b, &c, &d)) return false;
+  const bool bf16 = (a >> 5) & 1;
+  return vnni && bf16;
+#else
+  return false;
+#endif
+}
+
 // -1: no override; else the Isa value.
 std::atomic<int> g_override{-1};
 
@@ -141,6 +156,11 @@ Status set_isa(const Isa* isa) {
   }
   g_override.store(static_cast<int>(*isa), std::memory_order_relaxed);
   return Status::Ok();
+}
+
+bool cpu_has_avx512_bf16_vnni() {
+  static const bool has = detect_bf16_vnni();
+  return has;
 }
 
 }  // namespace vlk

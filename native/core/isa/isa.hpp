@@ -21,6 +21,9 @@ Status parse_isa(const char* name, Isa* out);
 /// and OS ZMM state). Cached after the first call.
 Isa detected_isa();
 
+/// AVX-512 BF16 and VNNI on top of the avx512 path (the reduced-precision scan kernels).
+bool cpu_has_avx512_bf16_vnni();
+
 /// detected_isa() capped by a valid VLK_FORCE_ISA.
 Isa isa_cap();
 
