@@ -6,7 +6,13 @@ import { types } from 'node:util';
 import { atApi, fromNative, VlkError } from './errors';
 import { describe, isRecord, readMatrix, readMetric, readThreads, shapeMatrix } from './args';
 import { readSignal, runCancellable } from './cancel';
-import { binding, type NativeFlatIndex, type NativeFlatIndexSearchOptions, type NativeMatrix } from './loader';
+import {
+  binding,
+  type NativeFlatIndex,
+  type NativeFlatIndexFilter,
+  type NativeFlatIndexSearchOptions,
+  type NativeMatrix,
+} from './loader';
 import type {
   FlatIndexAddResult,
   FlatIndexMemoryUsage,
@@ -50,18 +56,18 @@ function isArrayLike(value: unknown): value is ArrayLike<unknown> {
 
 // ids as the binding takes them: a BigInt64Array (entries >= 0) or a Float64Array (integers
 // 0..2^53 - 1, a copy unless one was given). expected: the length they must have (rows of vectors).
-function readIds(value: unknown, expected: number | undefined): Float64Array | BigInt64Array {
+function readIds(value: unknown, expected: number | undefined, name = 'ids'): Float64Array | BigInt64Array {
   const expectedTypes = 'an array of numbers, a Float64Array or a BigInt64Array';
   if (!isArrayLike(value) || types.isBigUint64Array(value)) {
-    throw new VlkError('ERR_VLK_TYPE', `ids: expected ${expectedTypes}, got ${describe(value)}`);
+    throw new VlkError('ERR_VLK_TYPE', `${name}: expected ${expectedTypes}, got ${describe(value)}`);
   }
   if (expected !== undefined && value.length !== expected) {
-    throw new VlkError('ERR_VLK_SHAPE', `ids: length ${value.length} is not the number of vectors (${expected})`);
+    throw new VlkError('ERR_VLK_SHAPE', `${name}: length ${value.length} is not the number of vectors (${expected})`);
   }
   if (types.isBigInt64Array(value)) {
     for (let i = 0; i < value.length; i++) {
       if (value[i] < 0n) {
-        throw new VlkError('ERR_VLK_INVALID_ARG', `ids[${i}]: ${value[i]}n is negative (ids are integers >= 0)`);
+        throw new VlkError('ERR_VLK_INVALID_ARG', `${name}[${i}]: ${value[i]}n is negative (ids are integers >= 0)`);
       }
     }
     return value;
@@ -70,12 +76,12 @@ function readIds(value: unknown, expected: number | undefined): Float64Array | B
   for (let i = 0; i < value.length; i++) {
     const v = value[i];
     if (typeof v !== 'number') {
-      throw new VlkError('ERR_VLK_TYPE', `ids[${i}]: expected a number, got ${describe(v)}`);
+      throw new VlkError('ERR_VLK_TYPE', `${name}[${i}]: expected a number, got ${describe(v)}`);
     }
     if (!isIdNumber(v)) {
       throw new VlkError(
         'ERR_VLK_INVALID_ARG',
-        `ids[${i}]: ${v} is not an integer in 0..2^53 - 1 (use a BigInt64Array beyond)`,
+        `${name}[${i}]: ${v} is not an integer in 0..2^53 - 1 (use a BigInt64Array beyond)`,
       );
     }
     out[i] = v;
@@ -111,8 +117,70 @@ function prepareSearch(queries: unknown, options: unknown, dim: number, async: b
     throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${got} is not an integer in 1..${MAX_INT32}`);
   }
   const threads = readThreads(options.threads);
+  const filter = readFilter(options.filter, q.rows);
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
-  return { queries: q, options: threads === undefined ? { k } : { k, threads }, signal };
+  const native: NativeFlatIndexSearchOptions = { k };
+  if (threads !== undefined) native.threads = threads;
+  if (filter !== undefined) native.filter = filter;
+  return { queries: q, options: native, signal };
+}
+
+// options.filter -> the binding's typed form: allow ids as a Float64Array/BigInt64Array; exclude as
+// one id per query (-1: none) or CSR { offsets: Int32Array, ids }.
+function readFilter(value: unknown, queries: number): NativeFlatIndexFilter | undefined {
+  if (value === undefined) return undefined;
+  if (!isRecord(value)) {
+    throw new VlkError('ERR_VLK_TYPE', `options.filter: expected an object { allow?, exclude? }, got ${describe(value)}`);
+  }
+  const out: NativeFlatIndexFilter = {};
+  if (value.allow !== undefined) {
+    const allow = value.allow instanceof Set ? Array.from(value.allow as Set<unknown>) : value.allow;
+    if (Array.isArray(allow) && allow.some((v) => typeof v === 'bigint')) {
+      out.allow = BigInt64Array.from(allow.map((v, i) => BigInt(readId(v, `options.filter.allow[${i}]`))));
+    } else {
+      out.allow = readIds(allow, undefined, 'options.filter.allow');
+    }
+  }
+  const ex = value.exclude;
+  if (ex === undefined) return out;
+  if (Array.isArray(ex)) {
+    // One entry per query: an id, null/undefined (none), or an array of ids.
+    if (ex.length !== queries) {
+      throw new VlkError('ERR_VLK_SHAPE', `options.filter.exclude: length ${ex.length} is not the number of queries (${queries})`);
+    }
+    const offsets = new Int32Array(queries + 1);
+    const ids: (number | bigint)[] = [];
+    for (let q = 0; q < queries; q++) {
+      const e = ex[q];
+      const list = e === null || e === undefined ? [] : Array.isArray(e) || types.isTypedArray(e) ? Array.from(e as ArrayLike<number | bigint>) : [e];
+      list.forEach((v, j) => ids.push(readId(v, `options.filter.exclude[${q}]${Array.isArray(e) || types.isTypedArray(e) ? `[${j}]` : ''}`)));
+      offsets[q + 1] = ids.length;
+    }
+    const big = ids.some((v) => typeof v === 'bigint');
+    out.exclude = {
+      offsets,
+      ids: big ? BigInt64Array.from(ids.map((v) => BigInt(v))) : Float64Array.from(ids as number[]),
+    };
+    return out;
+  }
+  if (types.isFloat64Array(ex) || types.isBigInt64Array(ex)) {
+    if (ex.length !== queries) {
+      throw new VlkError('ERR_VLK_SHAPE', `options.filter.exclude: length ${ex.length} is not the number of queries (${queries})`);
+    }
+    out.exclude = ex;
+    return out;
+  }
+  if (isRecord(ex) && ex.offsets !== undefined) {
+    if (!types.isInt32Array(ex.offsets)) {
+      throw new VlkError('ERR_VLK_TYPE', `options.filter.exclude.offsets: expected an Int32Array, got ${describe(ex.offsets)}`);
+    }
+    out.exclude = { offsets: ex.offsets, ids: readIds(ex.ids, undefined, 'options.filter.exclude.ids') };
+    return out;
+  }
+  throw new VlkError(
+    'ERR_VLK_TYPE',
+    `options.filter.exclude: expected an array (per query: an id, null, or ids), a Float64Array/BigInt64Array of one id per query (-1: none), or { offsets, ids }, got ${describe(ex)}`,
+  );
 }
 
 /**
@@ -159,7 +227,7 @@ export class FlatIndex implements Disposable {
    */
   readonly metric: Metric;
   /**
-   * How vectors are stored: 32-bit floats; readable after close().
+   * How vectors are stored ('f32', 'bf16' or 'i8'); readable after close().
    *
    * @example
    * ```ts
@@ -168,24 +236,32 @@ export class FlatIndex implements Disposable {
    * @throws Nothing.
    */
   readonly storage: FlatIndexStorage;
+  /**
+   * bf16/i8 only: true when the index keeps the codes alone (no fp32 copy, scores estimated from
+   * the codes, no re-score); false (default): exact. Readable after close().
+   *
+   * @throws Nothing.
+   */
+  readonly approximate: boolean;
   #native: NativeFlatIndex | null;
 
   /**
    * Creates an empty index.
    *
-   * @param options - `dim` (an integer in 1..2^31 - 1), `metric` ('ip' default, 'cosine', 'l2'),
-   *   `storage` ('f32', the default and only storage available yet).
+   * @param options - `dim` (an integer in 1..2^31 - 1; i8: up to 65536), `metric` ('ip' default,
+   *   'cosine', 'l2'), `storage` ('f32' default, 'bf16', 'i8': see {@link FlatIndexStorage}),
+   *   `approximate` (bf16/i8: keep codes only, default false).
    *
    * @example
    * ```ts
    * const index = new FlatIndex({ dim: 384, metric: 'l2' });
    * ```
-   * @throws VlkError with code ERR_VLK_TYPE (options not an object), ERR_VLK_INVALID_ARG (dim not
-   * an integer in 1..2^31 - 1, unknown metric, storage other than 'f32': "storage 'bf16' is not
-   * available yet (only 'f32')"), ERR_VLK_OUT_OF_MEMORY.
+   * @throws VlkError with code ERR_VLK_TYPE (options not an object, approximate not a boolean),
+   * ERR_VLK_INVALID_ARG (dim not an integer in 1..2^31 - 1 or above 65536 for i8, unknown metric or
+   * storage, approximate with f32), ERR_VLK_OUT_OF_MEMORY.
    */
   constructor(options: FlatIndexOptions) {
-    const { dim, metric } = atApi(() => {
+    const { dim, metric, storage, approximate } = atApi(() => {
       if (!isRecord(options)) {
         throw new VlkError('ERR_VLK_TYPE', `options: expected an object such as { dim: 512 }, got ${describe(options)}`);
       }
@@ -196,20 +272,31 @@ export class FlatIndex implements Disposable {
       }
       const m = readMetric(options.metric);
       const storage: unknown = options.storage ?? 'f32';
-      if (storage === 'bf16' || storage === 'i8') {
-        throw new VlkError('ERR_VLK_INVALID_ARG', `storage '${storage}' is not available yet (only 'f32')`);
-      }
-      if (storage !== 'f32') {
+      if (storage !== 'f32' && storage !== 'bf16' && storage !== 'i8') {
         const got = typeof storage === 'string' ? `'${storage}'` : describe(storage);
-        throw new VlkError('ERR_VLK_INVALID_ARG', `options.storage: expected 'f32', got ${got}`);
+        throw new VlkError('ERR_VLK_INVALID_ARG', `options.storage: expected 'f32', 'bf16' or 'i8', got ${got}`);
       }
-      return { dim: d, metric: m as Metric };
+      const approximate: unknown = options.approximate ?? false;
+      if (typeof approximate !== 'boolean') {
+        throw new VlkError('ERR_VLK_TYPE', `options.approximate: expected a boolean, got ${describe(approximate)}`);
+      }
+      if (approximate && storage === 'f32') {
+        throw new VlkError(
+          'ERR_VLK_INVALID_ARG',
+          "options.approximate: only for storage 'bf16' or 'i8' (f32 is always exact)",
+        );
+      }
+      if (storage === 'i8' && d > 65536) {
+        throw new VlkError('ERR_VLK_INVALID_ARG', `options.dim: ${d} exceeds 65536, the largest i8 storage takes`);
+      }
+      return { dim: d, metric: m as Metric, storage: storage as FlatIndexStorage, approximate };
     }, FlatIndex);
     this.dim = dim;
     this.metric = metric;
-    this.storage = 'f32';
+    this.storage = storage;
+    this.approximate = approximate;
     try {
-      this.#native = binding.createFlatIndex(dim, metric);
+      this.#native = binding.createFlatIndex(dim, metric, storage, approximate);
     } catch (err) {
       throw fromNative(err, FlatIndex);
     }

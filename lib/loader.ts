@@ -61,6 +61,13 @@ export interface NativeRerankOptions {
 export interface NativeFlatIndexSearchOptions {
   k: number;
   threads?: number;
+  filter?: NativeFlatIndexFilter;
+}
+
+/** options.filter as the binding reads it (lib converts the friendlier forms). */
+export interface NativeFlatIndexFilter {
+  allow?: Float64Array | BigInt64Array;
+  exclude?: Float64Array | BigInt64Array | { offsets: Int32Array; ids: Float64Array | BigInt64Array };
 }
 
 /**
@@ -94,7 +101,7 @@ export interface NativeBinding {
     options: unknown,
     token?: NativeCancelToken,
   ): Promise<SearchResult>;
-  createFlatIndex(dim: number, metric: string): NativeFlatIndex;
+  createFlatIndex(dim: number, metric: string, storage?: string, approximate?: boolean): NativeFlatIndex;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
   setIsa(isa: string | null): void;

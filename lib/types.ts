@@ -218,10 +218,18 @@ export interface RerankOptions {
 }
 
 /**
- * How a {@link FlatIndex} stores its vectors: `'f32'` (32-bit floats, exact) is the only storage
- * available yet; `'bf16'` and `'i8'` are rejected with ERR_VLK_INVALID_ARG.
+ * How a {@link FlatIndex} stores its vectors:
+ * - `'f32'`: 32-bit floats (4 bytes per value);
+ * - `'bf16'`: bfloat16 codes (2 bytes per value) scanned with AVX-512 BF16 dot products;
+ * - `'i8'`: 8-bit codes with one scale per vector (1 byte per value) scanned with AVX-512 VNNI.
+ *
+ * bf16 and i8 are exact by default: they keep an fp32 copy too, scan the codes, and re-score in
+ * fp32 every candidate whose proven error bound lets it reach the k-th score, so results equal
+ * the f32 index's (ids and scores, bit for bit); they trade memory (fp32 + codes) for speed. With
+ * `approximate: true` they keep the codes only (half or a quarter of f32's memory) and return the
+ * codes' estimates (no re-score, recall below 1).
  */
-export type FlatIndexStorage = 'f32';
+export type FlatIndexStorage = 'f32' | 'bf16' | 'i8';
 
 /**
  * Options of the {@link FlatIndex} constructor.
@@ -236,8 +244,13 @@ export interface FlatIndexOptions {
   dim: number;
   /** Similarity measure of every search, default `'ip'`. */
   metric?: Metric;
-  /** Vector storage, default (and only) `'f32'`. */
+  /** Vector storage, default `'f32'` (see {@link FlatIndexStorage}). */
   storage?: FlatIndexStorage;
+  /**
+   * bf16/i8 only: keep the codes alone (no fp32 copy): less memory, approximate results (scores
+   * estimated from the codes, `rescored` all 0, `get` returns the decoded vector). Default false.
+   */
+  approximate?: boolean;
 }
 
 /**
@@ -303,8 +316,36 @@ export interface FlatIndexSearchOptions {
   k: number;
   /** Parallel width (an integer >= 1); default: the thread-pool size (`info().threads`). */
   threads?: number;
+  /** Which ids may be returned, applied inside the scan (see {@link FlatIndexFilter}). */
+  filter?: FlatIndexFilter;
   /** Cancels an asynchronous search (ignored by `searchSync`). */
   signal?: AbortSignal;
+}
+
+/**
+ * Id filters of a {@link FlatIndex} search, applied inside the scan: a filtered vector never takes
+ * an allowed one's place, so a query gets `min(k, allowed)` results. Ids not in the index are
+ * ignored.
+ *
+ * @example
+ * ```ts
+ * // composed retrieval: never return the reference image itself; only search the catalogue subset
+ * index.searchSync(queries, { k: 10, filter: { exclude: referenceIds, allow: inStockIds } });
+ * ```
+ */
+export interface FlatIndexFilter {
+  /** Only these ids (an array or Set of numbers/bigints, a Float64Array or a BigInt64Array). */
+  allow?: ArrayLike<number> | Float64Array | BigInt64Array | Set<number | bigint> | (number | bigint)[];
+  /**
+   * Ids each query must not return: an array with one entry per query (an id, null for none, or an
+   * array of ids); a Float64Array/BigInt64Array with one id per query (-1: none); or CSR
+   * `{ offsets: Int32Array(Q + 1), ids }` (query q excludes `ids[offsets[q] .. offsets[q + 1])`).
+   */
+  exclude?:
+    | (number | bigint | null | undefined | ArrayLike<number | bigint>)[]
+    | Float64Array
+    | BigInt64Array
+    | { offsets: Int32Array; ids: ArrayLike<number> | Float64Array | BigInt64Array };
 }
 
 /**
@@ -326,8 +367,13 @@ export interface FlatIndexSearchResult<Ids extends Float64Array | BigInt64Array 
   ids: Ids;
   /** Similarities (ip, cosine) or squared Euclidean distances (l2), aligned with `ids`; padding: NaN. */
   scores: Float32Array;
-  /** Valid entries per query (Q values): `min(k, size)` of the index as the search saw it. */
+  /** Valid entries per query (Q values): `min(k, size)` of the index as the search saw it (or of the allowed ids). */
   counts: Int32Array;
+  /**
+   * Per query, how many vectors were re-scored in fp32 after the bf16/i8 scan (0 for f32 storage
+   * and in approximate mode): the price of exactness, typically a few times k.
+   */
+  rescored: Int32Array;
   /** Results per query (options.k). */
   k: number;
   /** Number of queries (Q). */

@@ -476,8 +476,8 @@ Errors('constructor', () => {
     [{ dim: 2 ** 31 }, 'ERR_VLK_INVALID_ARG', [/dim/, /2147483648/]],
     [{ dim: 4, metric: 'dot' }, 'ERR_VLK_INVALID_ARG', [/metric/, /'dot'/]],
     [{ dim: 4, metric: 1 }, 'ERR_VLK_INVALID_ARG', [/metric/]],
-    [{ dim: 4, storage: 'bf16' }, 'ERR_VLK_INVALID_ARG', [/^storage 'bf16' is not available yet \(only 'f32'\)$/]],
-    [{ dim: 4, storage: 'i8' }, 'ERR_VLK_INVALID_ARG', [/^storage 'i8' is not available yet \(only 'f32'\)$/]],
+    [{ dim: 4, approximate: true }, 'ERR_VLK_INVALID_ARG', [/^options\.approximate: only for storage 'bf16' or 'i8'/]],
+    [{ dim: 70000, storage: 'i8' }, 'ERR_VLK_INVALID_ARG', [/options\.dim: 70000 exceeds 65536/]],
     [{ dim: 4, storage: 'f16' }, 'ERR_VLK_INVALID_ARG', [/storage/, /'f16'/]],
     [{ dim: 4, storage: 32 }, 'ERR_VLK_INVALID_ARG', [/storage/]],
   ];

@@ -120,7 +120,93 @@ struct IndexSearchCall {
   MatrixArg queries;
   int64_t k = 1;
   int threads = 1;
+  // options.filter, resolved to ids (copies: small next to the search).
+  bool has_allow = false;
+  std::vector<int64_t> allow;
+  std::vector<int64_t> exclude_offsets;  // Q + 1, empty: no exclusions
+  std::vector<int64_t> exclude_ids;
+  core::IndexFilter filter() const {
+    core::IndexFilter f;
+    f.has_allow = has_allow;
+    f.allow_ids = allow.data();
+    f.n_allow = static_cast<int64_t>(allow.size());
+    if (!exclude_offsets.empty()) {
+      f.exclude_offsets = exclude_offsets.data();
+      f.exclude_ids = exclude_ids.data();
+    }
+    return f;
+  }
 };
+
+// options.filter: { allow?: ids, exclude?: ids (one per query, -1: none) | { offsets: Int32Array
+// (Q + 1), ids } } with ids a Float64Array or BigInt64Array (lib converts friendlier forms).
+Status ReadFilter(Napi::Value value, int64_t q, IndexSearchCall* call) {
+  if (value.IsUndefined()) return Status::Ok();
+  if (!value.IsObject() || value.IsArray() || value.IsFunction()) {
+    return Status(Code::kType, "options.filter: expected an object { allow?, exclude? }, got " + Describe(value));
+  }
+  Napi::Object f = value.As<Napi::Object>();
+  bool bigint = false;
+  Napi::Value allow = f.Get("allow");
+  if (!allow.IsUndefined()) {
+    VLK_RETURN_IF_ERROR(ReadIds(allow, -1, "", &call->allow, &bigint));
+    call->has_allow = true;
+  }
+  Napi::Value ex = f.Get("exclude");
+  if (ex.IsUndefined()) return Status::Ok();
+  call->exclude_offsets.assign(static_cast<size_t>(q) + 1, 0);
+  if (IsTyped(ex, napi_float64_array) || IsTyped(ex, napi_bigint64_array)) {
+    Napi::TypedArray a = ex.As<Napi::TypedArray>();
+    if (static_cast<int64_t>(a.ElementLength()) != q) {
+      return Status(Code::kShape, "options.filter.exclude: length " + std::to_string(a.ElementLength()) +
+                                      " is not the number of queries (" + std::to_string(q) + ")");
+    }
+    for (int64_t i = 0; i < q; ++i) {
+      int64_t id = -1;
+      if (IsTyped(ex, napi_float64_array)) {
+        const double d = ex.As<Napi::Float64Array>()[static_cast<size_t>(i)];
+        if (d != -1 && !IsIdDouble(d)) {
+          return Status(Code::kInvalidArg, "options.filter.exclude[" + std::to_string(i) + "]: " + FormatNumber(d) +
+                                               " is not an id (integer in 0..2^53 - 1) or -1 (none)");
+        }
+        id = static_cast<int64_t>(d);
+      } else {
+        id = ex.As<Napi::BigInt64Array>()[static_cast<size_t>(i)];
+        if (id < -1) {
+          return Status(Code::kInvalidArg, "options.filter.exclude[" + std::to_string(i) + "]: " +
+                                               std::to_string(id) + "n is not an id or -1n (none)");
+        }
+      }
+      if (id >= 0) call->exclude_ids.push_back(id);
+      call->exclude_offsets[static_cast<size_t>(i) + 1] = static_cast<int64_t>(call->exclude_ids.size());
+    }
+    return Status::Ok();
+  }
+  if (!ex.IsObject() || ex.IsArray()) {
+    return Status(Code::kType, "options.filter.exclude: expected ids (one per query) or { offsets, ids }, got " +
+                                   Describe(ex));
+  }
+  Napi::Object o = ex.As<Napi::Object>();
+  const int32_t* off = nullptr;
+  size_t n_off = 0;
+  VLK_RETURN_IF_ERROR(ReadInt32s(o.Get("offsets"), "options.filter.exclude.offsets", &off, &n_off));
+  VLK_RETURN_IF_ERROR(ReadIds(o.Get("ids"), -1, "", &call->exclude_ids, &bigint));
+  if (static_cast<int64_t>(n_off) != q + 1) {
+    return Status(Code::kShape, "options.filter.exclude.offsets: length " + std::to_string(n_off) +
+                                    " is not queries + 1 (" + std::to_string(q + 1) + ")");
+  }
+  if (off[0] != 0 || off[q] != static_cast<int64_t>(call->exclude_ids.size())) {
+    return Status(Code::kShape, "options.filter.exclude.offsets: must start at 0 and end at ids.length (" +
+                                    std::to_string(call->exclude_ids.size()) + ")");
+  }
+  for (int64_t i = 0; i <= q; ++i) {
+    if (i > 0 && off[i] < off[i - 1]) {
+      return Status(Code::kInvalidArg, "options.filter.exclude.offsets: decrease at query " + std::to_string(i - 1));
+    }
+    call->exclude_offsets[static_cast<size_t>(i)] = off[i];
+  }
+  return Status::Ok();
+}
 
 // queries, options -> the call. Order of checks matches lib/flat_index.ts.
 Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, IndexSearchCall* call) {
@@ -142,7 +228,7 @@ Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, IndexSearchCall*
   }
   call->k = static_cast<int64_t>(k);
   VLK_RETURN_IF_ERROR(ReadThreads(options.Get("threads"), &call->threads));
-  return Status::Ok();
+  return ReadFilter(options.Get("filter"), q.rows, call);
 }
 
 Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
@@ -156,7 +242,7 @@ Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
 
 // count x k results, V8-allocated (never external): the ids' 8-byte storage, scores and counts.
 Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::ArrayBuffer* ids, Napi::Float32Array* scores,
-                       Napi::Int32Array* counts) {
+                       Napi::Int32Array* counts, Napi::Int32Array* rescored) {
   int64_t total = 0;
   const std::string what = "result arrays of Q x k = " + std::to_string(count) + " x " + std::to_string(k);
   if (__builtin_mul_overflow(count, k, &total) || total > kMaxSafeInteger / 8) {
@@ -166,6 +252,7 @@ Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::ArrayBuffe
     *ids = Napi::ArrayBuffer::New(env, static_cast<size_t>(total) * sizeof(int64_t));
     *scores = Napi::Float32Array::New(env, static_cast<size_t>(total));
     *counts = Napi::Int32Array::New(env, static_cast<size_t>(count));
+    *rescored = Napi::Int32Array::New(env, static_cast<size_t>(count));
   } catch (const Napi::Error&) {
     return Status(Code::kOutOfMemory, "cannot allocate " + what + " entries");
   }
@@ -176,7 +263,9 @@ Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::ArrayBuffe
 // of the snapshot) keeps int64; otherwise each id is rewritten in place as a double (exact).
 Status RunSearch(const core::FlatIndex& index, const IndexSearchCall& call, const core::IndexSearchOut& out,
                  const std::atomic<bool>& bigint_flag, const Context& ctx, bool* bigint) {
-  Status status = index.search(call.queries.view, call.k, out, ctx);
+  const core::IndexFilter filter = call.filter();
+  const bool filtered = call.has_allow || !call.exclude_offsets.empty();
+  Status status = index.search(call.queries.view, call.k, out, ctx, filtered ? &filter : nullptr);
   if (!status.ok()) return status;
   *bigint = bigint_flag.load();
   if (!*bigint) {
@@ -192,7 +281,7 @@ Status RunSearch(const core::FlatIndex& index, const IndexSearchCall& call, cons
 }
 
 Napi::Object MakeResult(Napi::Env env, Napi::ArrayBuffer ids, bool bigint, Napi::Value scores, Napi::Value counts,
-                        int64_t k, int64_t count) {
+                        Napi::Value rescored, int64_t k, int64_t count) {
   const size_t n = ids.ByteLength() / sizeof(int64_t);
   Napi::Object result = Napi::Object::New(env);
   if (bigint) {
@@ -202,16 +291,19 @@ Napi::Object MakeResult(Napi::Env env, Napi::ArrayBuffer ids, bool bigint, Napi:
   }
   result.Set("scores", scores);
   result.Set("counts", counts);
+  result.Set("rescored", rescored);
   result.Set("k", Napi::Number::New(env, static_cast<double>(k)));
   result.Set("count", Napi::Number::New(env, static_cast<double>(count)));
   return result;
 }
 
-core::IndexSearchOut OutputsOf(Napi::ArrayBuffer ids, Napi::Float32Array scores, Napi::Int32Array counts) {
+core::IndexSearchOut OutputsOf(Napi::ArrayBuffer ids, Napi::Float32Array scores, Napi::Int32Array counts,
+                               Napi::Int32Array rescored) {
   core::IndexSearchOut out;
   out.ids = static_cast<int64_t*>(ids.Data());
   out.scores = scores.Data();
   out.counts = counts.Data();
+  out.rescored = rescored.Data();
   return out;
 }
 
@@ -221,7 +313,7 @@ class IndexSearchWorker final : public AsyncJob {
  public:
   IndexSearchWorker(Napi::Env env, std::shared_ptr<CancelFlag> cancel, std::shared_ptr<core::FlatIndex> index,
                     BigIntFlag bigint_flag, const IndexSearchCall& call, Isa isa, Napi::ArrayBuffer ids,
-                    Napi::Float32Array scores, Napi::Int32Array counts)
+                    Napi::Float32Array scores, Napi::Int32Array counts, Napi::Int32Array rescored)
       : AsyncJob(env, std::move(cancel)),
         index_(std::move(index)),
         bigint_flag_(std::move(bigint_flag)),
@@ -232,7 +324,8 @@ class IndexSearchWorker final : public AsyncJob {
     ids_slot_ = Keep(ids);
     scores_slot_ = Keep(scores);
     counts_slot_ = Keep(counts);
-    out_ = OutputsOf(ids, scores, counts);
+    rescored_slot_ = Keep(rescored);
+    out_ = OutputsOf(ids, scores, counts, rescored);
   }
 
  protected:
@@ -242,7 +335,7 @@ class IndexSearchWorker final : public AsyncJob {
 
   Napi::Value Result(Napi::Env env) override {
     return MakeResult(env, Kept(ids_slot_).As<Napi::ArrayBuffer>(), bigint_, Kept(scores_slot_),
-                      Kept(counts_slot_), call_.k, call_.queries.view.rows);
+                      Kept(counts_slot_), Kept(rescored_slot_), call_.k, call_.queries.view.rows);
   }
 
  private:
@@ -255,6 +348,7 @@ class IndexSearchWorker final : public AsyncJob {
   size_t ids_slot_ = 0;
   size_t scores_slot_ = 0;
   size_t counts_slot_ = 0;
+  size_t rescored_slot_ = 0;
 };
 
 }  // namespace
@@ -278,10 +372,10 @@ Napi::Function FlatIndexWrap::Define(Napi::Env env) {
 FlatIndexWrap::FlatIndexWrap(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<FlatIndexWrap>(info), bigint_ids_(std::make_shared<std::atomic<bool>>(false)) {
   Napi::Env env = info.Env();
-  if (!info[2].IsExternal()) {
-    ThrowStatus(env, Status(Code::kInvalidArg, "FlatIndex: create it with createFlatIndex(dim, metric)"));
+  if (!info[4].IsExternal()) {
+    ThrowStatus(env, Status(Code::kInvalidArg, "FlatIndex: create it with createFlatIndex(dim, metric, storage, approximate)"));
   }
-  state_ = info[2].As<Napi::External<AddonState>>().Data();
+  state_ = info[4].As<Napi::External<AddonState>>().Data();
 
   Napi::Value dim_value = info[0];
   const double dim = dim_value.IsNumber() ? dim_value.As<Napi::Number>().DoubleValue() : NAN;
@@ -299,8 +393,24 @@ FlatIndexWrap::FlatIndexWrap(const Napi::CallbackInfo& info)
     ThrowStatus(env, Status(Code::kInvalidArg, "options.metric: expected 'ip', 'cosine' or 'l2', got " +
                                                    (metric_value.IsString() ? "'" + name + "'" : Describe(metric_value))));
   }
+  core::Storage storage = core::Storage::kF32;
+  Napi::Value storage_value = info[2];
+  if (!storage_value.IsUndefined()) {
+    const std::string sname = storage_value.IsString() ? storage_value.As<Napi::String>().Utf8Value() : "";
+    if (!storage_value.IsString() || !core::parse_storage(sname.c_str(), &storage).ok()) {
+      ThrowStatus(env, Status(Code::kInvalidArg, "options.storage: expected 'f32', 'bf16' or 'i8', got " +
+                                                     (storage_value.IsString() ? "'" + sname + "'" : Describe(storage_value))));
+    }
+  }
+  Napi::Value approx_value = info[3];
+  if (!approx_value.IsUndefined() && !approx_value.IsBoolean()) {
+    ThrowStatus(env, Status(Code::kType, "options.approximate: expected a boolean, got " + Describe(approx_value)));
+  }
+  const bool approximate = approx_value.IsBoolean() && approx_value.As<Napi::Boolean>().Value();
+  const Status opt = core::FlatIndex::validate_options(dim_, storage, approximate);
+  if (!opt.ok()) ThrowStatus(env, Status(opt.code, "options." + opt.message));
   try {
-    index_ = std::make_shared<core::FlatIndex>(dim_, metric);
+    index_ = std::make_shared<core::FlatIndex>(dim_, metric, storage, approximate);
   } catch (const std::bad_alloc&) {
     ThrowStatus(env, Status(Code::kOutOfMemory, "out of memory creating the index"));
   }
@@ -445,12 +555,12 @@ Napi::Value FlatIndexWrap::SearchSync(const Napi::CallbackInfo& info) {
   if (!status.ok()) ThrowStatus(env, status);
   Napi::ArrayBuffer ids;
   Napi::Float32Array scores;
-  Napi::Int32Array counts;
-  status = AllocateOutputs(env, call.queries.view.rows, call.k, &ids, &scores, &counts);
+  Napi::Int32Array counts, rescored;
+  status = AllocateOutputs(env, call.queries.view.rows, call.k, &ids, &scores, &counts, &rescored);
   if (!status.ok()) ThrowStatus(env, status);
   bool bigint = false;
   try {
-    status = RunSearch(*index, call, OutputsOf(ids, scores, counts), *bigint_ids_,
+    status = RunSearch(*index, call, OutputsOf(ids, scores, counts, rescored), *bigint_ids_,
                        MakeContext(call.threads, isa, nullptr), &bigint);
   } catch (const std::bad_alloc&) {
     status = Status(Code::kOutOfMemory, "out of memory");
@@ -458,7 +568,7 @@ Napi::Value FlatIndexWrap::SearchSync(const Napi::CallbackInfo& info) {
     status = Status(Code::kInternal, "unexpected native exception");
   }
   if (!status.ok()) ThrowStatus(env, status);
-  return MakeResult(env, ids, bigint, scores, counts, call.k, call.queries.view.rows);
+  return MakeResult(env, ids, bigint, scores, counts, rescored, call.k, call.queries.view.rows);
 }
 
 Napi::Value FlatIndexWrap::SearchAsync(const Napi::CallbackInfo& info) {
@@ -476,14 +586,14 @@ Napi::Value FlatIndexWrap::SearchAsync(const Napi::CallbackInfo& info) {
   if (!status.ok()) return RejectedPromise(env, status);
   Napi::ArrayBuffer ids;
   Napi::Float32Array scores;
-  Napi::Int32Array counts;
-  status = AllocateOutputs(env, call.queries.view.rows, call.k, &ids, &scores, &counts);
+  Napi::Int32Array counts, rescored;
+  status = AllocateOutputs(env, call.queries.view.rows, call.k, &ids, &scores, &counts, &rescored);
   if (!status.ok()) return RejectedPromise(env, status);
 
   std::unique_ptr<AsyncJob> job;
   try {
     job = std::make_unique<IndexSearchWorker>(env, std::move(cancel), index, bigint_ids_, call, isa, ids, scores,
-                                              counts);
+                                              counts, rescored);
   } catch (const std::bad_alloc&) {
     return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
   }
@@ -501,7 +611,7 @@ Napi::Value FlatIndexWrap::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info, AddonState& state) {
   Napi::Env env = info.Env();
-  return state.flat_index.New({info[0], info[1], Napi::External<AddonState>::New(env, &state)});
+  return state.flat_index.New({info[0], info[1], info[2], info[3], Napi::External<AddonState>::New(env, &state)});
 }
 
 }  // namespace binding

@@ -31,6 +31,7 @@
 #include "common/matrix.hpp"
 #include "common/status.hpp"
 #include "search/search.hpp"
+#include "search/search_quantized_kernel.hpp"
 
 namespace vlk {
 namespace core {
@@ -42,9 +43,6 @@ enum class Storage : uint32_t { kF32 = 0, kBF16 = 1, kI8 = 2 };
 const char* storage_name(Storage s);
 /// Parses a storage name; kInvalidArg otherwise.
 Status parse_storage(const char* name, Storage* out);
-
-/// Rows per code panel. Fixed (the layout is part of an index's memory, not of the ISA path).
-constexpr int kQuantPanel = 32;
 
 /// Dimensions per 32-bit code unit: 2 (bf16) or 4 (int8).
 inline int quant_step(Storage s) { return s == Storage::kI8 ? 4 : 2; }
@@ -107,38 +105,6 @@ struct QuantSearchOut {
 
 /// Errors: kEmpty, kDimMismatch, kInvalidK, kNonFinite (queries), kAborted, kOutOfMemory.
 Status search_quantized(const QuantSearchArgs& args, const QuantSearchOut& out, const Context& ctx);
-
-/// Scan kernels over code panels (search_quantized_kernel_*.cpp). One panel against query groups
-/// packed as 32-bit units (bf16: two bf16 of dims 2u, 2u+1; int8: four codes + 128 as uint8),
-/// group g of m queries at qpack + g * MR * units, unit u of query i at [u * m + i].
-/// key(i, j) = (float(acc) * lane_scale[j]) * q_scale[i] - lane_off[j] (fp32, this order), where
-/// acc is the fp32 dot of the codes (bf16) or the exact integer dot (int8, with the +128 offset
-/// removed through lane_csum). Lanes whose key beats thr[i] are reported through accept().
-struct QuantScanArgs {
-  const void* panel = nullptr;
-  int64_t units = 0;               // dpad / step
-  int nrows = 0;                   // valid lanes (1..32)
-  int64_t row0 = 0;
-  const float* lane_scale = nullptr;   // 32 (null: 1)
-  const int32_t* lane_csum = nullptr;  // int8: 32
-  const float* lane_off = nullptr;     // 32 (null: 0)
-  const uint32_t* qpack = nullptr;
-  int64_t nq = 0;
-  const float* q_scale = nullptr;
-  float* thr = nullptr;
-  void* sink = nullptr;
-  void (*accept)(void* sink, int64_t q, int64_t row0, const float* keys, uint32_t lanes) = nullptr;
-};
-
-struct QuantKernels {
-  int query_group;  // MR
-  void (*scan_bf16)(const QuantScanArgs&);
-  void (*scan_i8)(const QuantScanArgs&);
-};
-
-const QuantKernels& quant_kernels_scalar();
-/// Needs AVX-512 F/BW plus BF16 and VNNI (see cpu_has_avx512_bf16_vnni).
-const QuantKernels& quant_kernels_avx512();
 
 }  // namespace core
 }  // namespace vlk

@@ -9,9 +9,8 @@
 #include <immintrin.h>
 
 #include <cstdint>
-#include <type_traits>
 
-#include "search/search_quantized.hpp"
+#include "search/search_quantized_kernel.hpp"
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512bf16,avx512vnni"))), apply_to = function)
@@ -64,13 +63,18 @@ inline void tile(const uint8_t* __restrict panel, const uint32_t* __restrict qg,
   }
 }
 
+// Accumulator type per storage (what std::conditional would give; <type_traits> stays out of ISA
+// files, see search_quantized_kernel.hpp).
+template <bool kI8> struct Acc { typedef __m512 type; };
+template <> struct Acc<true> { typedef v16si type; };
+
 inline __m512 to_float(__m512 acc, __m512i) { return acc; }
 inline __m512 to_float(v16si acc, __m512i bias) { return _mm512_cvtepi32_ps(_mm512_sub_epi32((__m512i)acc, bias)); }
 
 template <bool kI8, int M>
 inline void group(const QuantScanArgs& a, int64_t g0, const uint32_t* qg, const __m512i (&lane_bias)[2],
                   const __m512 (&ls)[2], const __m512 (&lo)[2], const __mmask16 (&valid)[2]) {
-  typename std::conditional<kI8, v16si, __m512>::type acc[M][2];
+  typename Acc<kI8>::type acc[M][2];
   tile<M>(static_cast<const uint8_t*>(a.panel), qg, a.units, acc);
 #pragma GCC unroll 12
   for (int i = 0; i < M; ++i) {

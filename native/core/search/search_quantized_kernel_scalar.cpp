@@ -3,9 +3,8 @@
 // fp32; int8 dot products are exact in int32. Used where the CPU lacks AVX-512 BF16/VNNI; the
 // re-score makes the final result identical on every path.
 #include <cstdint>
-#include <cstring>
 
-#include "search/search_quantized.hpp"
+#include "search/search_quantized_kernel.hpp"
 
 namespace vlk {
 namespace core {
@@ -15,10 +14,12 @@ namespace {
 constexpr int kMr = 4;
 
 inline float bf16_to_float(uint16_t h) {
-  const uint32_t b = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &b, sizeof f);
-  return f;
+  union {
+    uint32_t u;
+    float f;
+  } v;
+  v.u = static_cast<uint32_t>(h) << 16;  // GCC and Clang define type punning through a union
+  return v.f;
 }
 
 template <bool kI8>
