@@ -25,6 +25,8 @@ export const errorCodes = Object.freeze([
   'ERR_VLK_UNSUPPORTED_ISA',
   'ERR_VLK_OUT_OF_MEMORY',
   'ABORT_ERR',
+  'ERR_VLK_IO',
+  'ERR_VLK_CORRUPT',
   'ERR_VLK_INTERNAL',
 ] as const);
 

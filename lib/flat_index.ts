@@ -2,6 +2,7 @@
 // (core/index/flat_index: f32 rows in append-only blocks), add/remove/has/get on this thread,
 // search on the addon's pool (AbortSignal through a native cancel token) or on this thread.
 // Validation here gives the messages; the binding repeats every check with the same codes.
+import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
 import { atApi, fromNative, VlkError } from './errors';
 import { describe, isRecord, readMatrix, readMetric, readThreads, shapeMatrix } from './args';
@@ -15,6 +16,9 @@ import {
 } from './loader';
 import type {
   FlatIndexAddResult,
+  FlatIndexLoadOptions,
+  FlatIndexSaveOptions,
+  ProgressCallback,
   FlatIndexMemoryUsage,
   FlatIndexOptions,
   FlatIndexSearchOptions,
@@ -205,6 +209,71 @@ function readFilter(value: unknown, queries: number): NativeFlatIndexFilter | un
  * index.remove(102);
  * ```
  */
+// Set while FlatIndex.load / fromBuffer wrap a native index the binding built: the constructor
+// takes it instead of creating one.
+let adopting: NativeFlatIndex | null = null;
+
+function readPath(path: unknown, name = 'path'): string {
+  if (path instanceof URL) return fileURLToPath(path);
+  if (typeof path !== 'string' || path.length === 0) {
+    throw new VlkError('ERR_VLK_TYPE', `${name}: expected a non-empty string or a file: URL, got ${describe(path)}`);
+  }
+  return path;
+}
+
+function readOnProgress(options: Record<string, unknown>): ProgressCallback | undefined {
+  const p = options.onProgress;
+  if (p !== undefined && typeof p !== 'function') {
+    throw new VlkError('ERR_VLK_TYPE', `options.onProgress: expected a function, got ${describe(p)}`);
+  }
+  return p as ProgressCallback | undefined;
+}
+
+function readIoOptions(options: unknown, async: boolean): { onProgress?: ProgressCallback; signal?: AbortSignal; mmap: boolean } {
+  if (options === undefined) return { mmap: false };
+  if (!isRecord(options)) throw new VlkError('ERR_VLK_TYPE', `options: expected an object, got ${describe(options)}`);
+  const mmap = options.mmap ?? false;
+  if (typeof mmap !== 'boolean') throw new VlkError('ERR_VLK_TYPE', `options.mmap: expected a boolean, got ${describe(mmap)}`);
+  return {
+    mmap,
+    onProgress: async ? readOnProgress(options) : undefined,
+    signal: async ? readSignal(options.signal, 'options.signal') : undefined,
+  };
+}
+
+// Runs a native job that fills `cells` with (done, total) bytes, calling onProgress from a timer on
+// this thread while it runs and once at the end. An error thrown by onProgress rejects the call
+// (after the job ends).
+async function withProgress<T>(
+  onProgress: ProgressCallback | undefined,
+  run: (cells: Float64Array | undefined) => Promise<T>,
+): Promise<T> {
+  if (onProgress === undefined) return run(undefined);
+  const cells = new Float64Array(2);
+  let last = -1;
+  let failure: unknown;
+  const tick = (): void => {
+    const done = cells[0];
+    const total = cells[1];
+    if (failure !== undefined || total <= 0 || done === last) return;
+    last = done;
+    try {
+      onProgress(done, total);
+    } catch (err) {
+      failure = err;
+    }
+  };
+  const timer = setInterval(tick, 50);
+  try {
+    const result = await run(cells);
+    tick();
+    if (failure !== undefined) throw failure;
+    return result;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 export class FlatIndex implements Disposable {
   /**
    * Vector length (options.dim); readable after close().
@@ -295,6 +364,10 @@ export class FlatIndex implements Disposable {
     this.metric = metric;
     this.storage = storage;
     this.approximate = approximate;
+    if (adopting !== null) {
+      this.#native = adopting;
+      return;
+    }
     try {
       this.#native = binding.createFlatIndex(dim, metric, storage, approximate);
     } catch (err) {
@@ -525,6 +598,137 @@ export class FlatIndex implements Disposable {
   }
 
   /**
+   * Saves the index to `path`: a versioned little-endian file with a CRC32C over header and
+   * payload (docs/index-format.md), written to a temporary file in the same folder, fsynced and
+   * renamed into place, so `path` holds either the old file or the complete new one, never a part.
+   * The index is saved as it was when the call started (adds and removes meanwhile are not in it);
+   * removed vectors are left out. Runs on the addon's pool.
+   *
+   * @param path - File path (a string or a file: URL).
+   * @param options - `onProgress(doneBytes, totalBytes)` (called on this thread about every 50 ms
+   *   and at the end), `signal` (aborts; the target is left as it was).
+   * @example
+   * ```ts
+   * await index.save('/data/gallery.vlk', { onProgress: (d, t) => console.log(`${(100 * d / t).toFixed(0)} %`) });
+   * ```
+   * @throws VlkError (as a rejection) ERR_VLK_TYPE (path, options), ERR_VLK_IO (the folder does not
+   * exist, no permission, disk full: the message names the path and the reason),
+   * ERR_VLK_OUT_OF_MEMORY, ERR_VLK_INVALID_ARG ("index is closed"); AbortError.
+   */
+  async save(path: string | URL, options?: FlatIndexSaveOptions): Promise<void> {
+    const api = FlatIndex.prototype.save;
+    const native = atApi(() => this.#open(), api);
+    const { file, io } = atApi(() => ({ file: readPath(path), io: readIoOptions(options, true) }), api);
+    await withProgress(io.onProgress, (cells) =>
+      runCancellable(io.signal, api, (token) => native.saveAsync(file, cells, token)),
+    );
+  }
+
+  /** {@link FlatIndex.save} on the calling thread (blocks the event loop for the write). */
+  saveSync(path: string | URL): void {
+    const api = FlatIndex.prototype.saveSync;
+    this.#call(api, (n) => n.saveSync(atApi(() => readPath(path), api)));
+  }
+
+  /**
+   * The index's file image (the same bytes {@link FlatIndex.save} writes) in a Buffer, for object
+   * stores and caches. Encoded on the addon's pool.
+   *
+   * @example
+   * ```ts
+   * await s3.putObject({ Bucket, Key: 'gallery.vlk', Body: await index.toBuffer() });
+   * ```
+   * @throws VlkError (as a rejection) ERR_VLK_OUT_OF_MEMORY, ERR_VLK_INVALID_ARG ("index is
+   * closed"); AbortError.
+   */
+  async toBuffer(options?: Omit<FlatIndexSaveOptions, never>): Promise<Buffer> {
+    const api = FlatIndex.prototype.toBuffer;
+    const native = atApi(() => this.#open(), api);
+    const io = atApi(() => readIoOptions(options, true), api);
+    return withProgress(io.onProgress, (cells) =>
+      runCancellable(io.signal, api, (token) => native.toBufferAsync(cells, token)),
+    );
+  }
+
+  /** {@link FlatIndex.toBuffer} on the calling thread. */
+  toBufferSync(): Buffer {
+    return this.#call(FlatIndex.prototype.toBufferSync, (n) => n.toBufferSync());
+  }
+
+  /**
+   * Loads an index saved by {@link FlatIndex.save}. Every size field and both checksums are
+   * verified before anything is trusted or allocated: a truncated, corrupt or hostile file gives
+   * ERR_VLK_CORRUPT naming the field, never a crash or a huge allocation.
+   *
+   * @param options - `mmap` (map the file and use its fp32 rows in place instead of copying them:
+   *   they are then paged in from the page cache on demand and not counted by memoryUsage(); the
+   *   file must not be modified in place while the index lives, and a later save() to the same
+   *   path is safe because it replaces the file), `onProgress`, `signal`.
+   * @example
+   * ```ts
+   * const index = await FlatIndex.load('/data/gallery.vlk', { mmap: true });
+   * ```
+   * @throws VlkError (as a rejection) ERR_VLK_IO (cannot open or read: names the path),
+   * ERR_VLK_CORRUPT (not a valid index file: names the field, the value found and the one
+   * expected), ERR_VLK_OUT_OF_MEMORY, ERR_VLK_TYPE; AbortError.
+   */
+  static async load(path: string | URL, options?: FlatIndexLoadOptions): Promise<FlatIndex> {
+    const api = FlatIndex.load;
+    const { file, io } = atApi(() => ({ file: readPath(path), io: readIoOptions(options, true) }), api);
+    const native = await withProgress(io.onProgress, (cells) =>
+      runCancellable(io.signal, api, (token) => binding.loadFlatIndexAsync(file, io.mmap, cells, token)),
+    );
+    return adopt(native);
+  }
+
+  /** {@link FlatIndex.load} on the calling thread (`mmap` honoured; no progress or signal). */
+  static loadSync(path: string | URL, options?: Pick<FlatIndexLoadOptions, 'mmap'>): FlatIndex {
+    const api = FlatIndex.loadSync;
+    const { file, io } = atApi(() => ({ file: readPath(path), io: readIoOptions(options, false) }), api);
+    try {
+      return adopt(binding.loadFlatIndexSync(file, io.mmap));
+    } catch (err) {
+      throw fromNative(err, api);
+    }
+  }
+
+  /**
+   * An index from the bytes of {@link FlatIndex.toBuffer} (or a saved file's contents), validated
+   * like {@link FlatIndex.load} and copied (the buffer may be reused afterwards).
+   *
+   * @example
+   * ```ts
+   * const index = await FlatIndex.fromBuffer(await fs.promises.readFile('gallery.vlk'));
+   * ```
+   * @throws VlkError (as a rejection) ERR_VLK_TYPE (not a Uint8Array), ERR_VLK_CORRUPT,
+   * ERR_VLK_OUT_OF_MEMORY; AbortError.
+   */
+  static async fromBuffer(bytes: Uint8Array, options?: FlatIndexSaveOptions): Promise<FlatIndex> {
+    const api = FlatIndex.fromBuffer;
+    const io = atApi(() => {
+      if (!types.isUint8Array(bytes)) throw new VlkError('ERR_VLK_TYPE', `buffer: expected a Buffer or Uint8Array, got ${describe(bytes)}`);
+      return readIoOptions(options, true);
+    }, api);
+    const native = await withProgress(io.onProgress, (cells) =>
+      runCancellable(io.signal, api, (token) => binding.flatIndexFromBufferAsync(bytes, cells, token)),
+    );
+    return adopt(native);
+  }
+
+  /** {@link FlatIndex.fromBuffer} on the calling thread. */
+  static fromBufferSync(bytes: Uint8Array): FlatIndex {
+    const api = FlatIndex.fromBufferSync;
+    atApi(() => {
+      if (!types.isUint8Array(bytes)) throw new VlkError('ERR_VLK_TYPE', `buffer: expected a Buffer or Uint8Array, got ${describe(bytes)}`);
+    }, api);
+    try {
+      return adopt(binding.flatIndexFromBufferSync(bytes));
+    } catch (err) {
+      throw fromNative(err, api);
+    }
+  }
+
+  /**
    * Frees the native memory now (a search in flight keeps its snapshot until it ends). Every later
    * call but `close()` throws "index is closed"; `dim`, `metric` and `storage` stay readable.
    * Idempotent.
@@ -565,3 +769,14 @@ export class FlatIndex implements Disposable {
 
 // The `size` getter, for stacks that start at its caller.
 const sizeGetter: Function = Object.getOwnPropertyDescriptor(FlatIndex.prototype, 'size')!.get!;
+
+// Wraps a native index that load / fromBuffer built; its options come from the file.
+function adopt(native: NativeFlatIndex): FlatIndex {
+  const d = native.describe();
+  adopting = native;
+  try {
+    return new FlatIndex({ dim: d.dim, metric: d.metric as Metric, storage: d.storage as FlatIndexStorage, approximate: d.approximate });
+  } finally {
+    adopting = null;
+  }
+}

@@ -7,6 +7,8 @@ export { search, searchSync } from './search';
 export { mergeTopK, mergeTopKSync } from './merge_top_k';
 export { rerank, rerankSync } from './rerank';
 export { FlatIndex } from './flat_index';
+export { ShardedIndex } from './sharded_index';
+export type { ShardedIndexMemoryUsage, ShardedIndexOptions, ShardedIndexShardMemory } from './sharded_index';
 export { info, setIsa } from './info';
 export { AbortError, errorCodes, VlkError } from './errors';
 export type { NativeErrorCode, VlkErrorCode } from './errors';
@@ -16,8 +18,11 @@ export type {
   CudaInfo,
   ExcludeLists,
   FlatIndexAddResult,
+  FlatIndexFilter,
+  FlatIndexLoadOptions,
   FlatIndexMemoryUsage,
   FlatIndexOptions,
+  FlatIndexSaveOptions,
   FlatIndexSearchOptions,
   FlatIndexSearchResult,
   FlatIndexStorage,
@@ -30,6 +35,7 @@ export type {
   MergeTopKOptions,
   MergeTopKResult,
   Metric,
+  ProgressCallback,
   RerankOptions,
   SearchOptions,
   SearchResult,

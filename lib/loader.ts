@@ -85,6 +85,11 @@ export interface NativeFlatIndex {
   searchSync(queries: unknown, options: unknown): FlatIndexSearchResult;
   searchAsync(queries: unknown, options: unknown, token?: NativeCancelToken): Promise<FlatIndexSearchResult>;
   close(): void;
+  describe(): { dim: number; metric: string; storage: string; approximate: boolean };
+  saveSync(path: string): void;
+  saveAsync(path: string, progress?: Float64Array, token?: NativeCancelToken): Promise<void>;
+  toBufferSync(): Buffer;
+  toBufferAsync(progress?: Float64Array, token?: NativeCancelToken): Promise<Buffer>;
 }
 
 /** The raw Node-API module (native/binding/addon.cpp). */
@@ -102,6 +107,10 @@ export interface NativeBinding {
     token?: NativeCancelToken,
   ): Promise<SearchResult>;
   createFlatIndex(dim: number, metric: string, storage?: string, approximate?: boolean): NativeFlatIndex;
+  loadFlatIndexSync(path: string, mmap: boolean): NativeFlatIndex;
+  loadFlatIndexAsync(path: string, mmap: boolean, progress?: Float64Array, token?: NativeCancelToken): Promise<NativeFlatIndex>;
+  flatIndexFromBufferSync(bytes: Uint8Array): NativeFlatIndex;
+  flatIndexFromBufferAsync(bytes: Uint8Array, progress?: Float64Array, token?: NativeCancelToken): Promise<NativeFlatIndex>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
   setIsa(isa: string | null): void;

@@ -300,6 +300,34 @@ export interface FlatIndexMemoryUsage {
   bytesPerVector: number;
 }
 
+/** Progress of a save or load: bytes done so far and the total, called on the JS thread. */
+export type ProgressCallback = (doneBytes: number, totalBytes: number) => void;
+
+/**
+ * Options of {@link FlatIndex.save}, {@link FlatIndex.toBuffer} and {@link FlatIndex.fromBuffer}.
+ *
+ * @example
+ * ```ts
+ * await index.save('gallery.vlk', { onProgress: (done, total) => bar.update(done / total), signal });
+ * ```
+ */
+export interface FlatIndexSaveOptions {
+  /** Called about every 50 ms while the work runs, and once at the end (done = total). */
+  onProgress?: ProgressCallback;
+  /** Aborts the call (a save leaves the target file as it was). */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link FlatIndex.load}. */
+export interface FlatIndexLoadOptions extends FlatIndexSaveOptions {
+  /**
+   * Map the file instead of reading it: the fp32 rows are used in place (paged in on demand, shared
+   * with the page cache, not counted by memoryUsage()); bf16/i8 codes are still built in memory.
+   * Default false.
+   */
+  mmap?: boolean;
+}
+
 /**
  * Options of {@link FlatIndex.search} and {@link FlatIndex.searchSync}.
  *

@@ -4,6 +4,7 @@
       "native/core/common/status.cpp",
       "native/core/common/thread_pool.cpp",
       "native/core/index/flat_index.cpp",
+      "native/core/index/index_file.cpp",
       "native/core/isa/cpuid.cpp",
       "native/core/search/merge_top_k.cpp",
       "native/core/search/rerank.cpp",
@@ -13,7 +14,8 @@
       "native/core/search/search_kernel_scalar.cpp"
     ],
     "vlk_avx2_sources": [
-      "native/core/search/search_kernel_avx2.cpp"
+      "native/core/search/search_kernel_avx2.cpp",
+      "native/core/search/search_quantized_kernel_avx2.cpp"
     ],
     "vlk_avx512_sources": [
       "native/core/search/search_kernel_avx512.cpp",
@@ -26,6 +28,7 @@
       "native/binding/common/cancel_token.cpp",
       "native/binding/common/errors.cpp",
       "native/binding/flat_index.cpp",
+      "native/binding/index_file.cpp",
       "native/binding/info.cpp",
       "native/binding/merge_top_k.cpp",
       "native/binding/rerank.cpp",
@@ -37,7 +40,8 @@
       "test/native/search_quantized_test.cpp",
       "test/native/merge_top_k_test.cpp",
       "test/native/rerank_test.cpp",
-      "test/native/flat_index_test.cpp"
+      "test/native/flat_index_test.cpp",
+      "test/native/index_file_test.cpp"
     ],
     "vlk_include_dirs": [
       "native/core"

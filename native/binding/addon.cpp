@@ -7,6 +7,7 @@
 #include "common/cancel_token.hpp"
 #include "common/errors.hpp"
 #include "flat_index.hpp"
+#include "index_file.hpp"
 #include "info.hpp"
 #include "merge_top_k.hpp"
 #include "rerank.hpp"
@@ -29,6 +30,10 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::RerankSync>("rerankSync", napi_enumerable),
                              InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateFlatIndex>("createFlatIndex", napi_enumerable),
+                             InstanceMethod<&Addon::LoadFlatIndexSync>("loadFlatIndexSync", napi_enumerable),
+                             InstanceMethod<&Addon::LoadFlatIndexAsync>("loadFlatIndexAsync", napi_enumerable),
+                             InstanceMethod<&Addon::FlatIndexFromBufferSync>("flatIndexFromBufferSync", napi_enumerable),
+                             InstanceMethod<&Addon::FlatIndexFromBufferAsync>("flatIndexFromBufferAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateCancelToken>("createCancelToken", napi_enumerable),
                              InstanceMethod<&Addon::Info>("info", napi_enumerable),
                              InstanceMethod<&Addon::SetIsa>("setIsa", napi_enumerable),
@@ -44,6 +49,14 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value RerankSync(const Napi::CallbackInfo& info) { return binding::RerankSync(info, state_); }
   Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
   Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info) { return binding::CreateFlatIndex(info, state_); }
+  Napi::Value LoadFlatIndexSync(const Napi::CallbackInfo& info) { return binding::LoadFlatIndexSync(info, state_); }
+  Napi::Value LoadFlatIndexAsync(const Napi::CallbackInfo& info) { return binding::LoadFlatIndexAsync(info, state_); }
+  Napi::Value FlatIndexFromBufferSync(const Napi::CallbackInfo& info) {
+    return binding::FlatIndexFromBufferSync(info, state_);
+  }
+  Napi::Value FlatIndexFromBufferAsync(const Napi::CallbackInfo& info) {
+    return binding::FlatIndexFromBufferAsync(info, state_);
+  }
   Napi::Value CreateCancelToken(const Napi::CallbackInfo& info) { return binding::CreateCancelToken(info, state_); }
   Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
   Napi::Value SetIsa(const Napi::CallbackInfo& info) { return binding::SetIsa(info); }

@@ -365,6 +365,11 @@ Napi::Function FlatIndexWrap::Define(Napi::Env env) {
                          InstanceMethod<&FlatIndexWrap::MemoryUsage>("memoryUsage"),
                          InstanceMethod<&FlatIndexWrap::SearchSync>("searchSync"),
                          InstanceMethod<&FlatIndexWrap::SearchAsync>("searchAsync"),
+                         InstanceMethod<&FlatIndexWrap::Options>("describe"),
+                         InstanceMethod<&FlatIndexWrap::SaveSync>("saveSync"),
+                         InstanceMethod<&FlatIndexWrap::SaveAsync>("saveAsync"),
+                         InstanceMethod<&FlatIndexWrap::ToBufferSync>("toBufferSync"),
+                         InstanceMethod<&FlatIndexWrap::ToBufferAsync>("toBufferAsync"),
                          InstanceMethod<&FlatIndexWrap::Close>("close"),
                      });
 }
@@ -414,6 +419,19 @@ FlatIndexWrap::FlatIndexWrap(const Napi::CallbackInfo& info)
   } catch (const std::bad_alloc&) {
     ThrowStatus(env, Status(Code::kOutOfMemory, "out of memory creating the index"));
   }
+}
+
+Napi::Value FlatIndexWrap::Adopt(Napi::Env env, AddonState& state, std::shared_ptr<core::FlatIndex> index) {
+  Napi::Object obj = state.flat_index.New(
+      {Napi::Number::New(env, static_cast<double>(index->dim())), Napi::String::New(env, core::metric_name(index->metric())),
+       Napi::String::New(env, core::storage_name(index->storage())), Napi::Boolean::New(env, index->approximate()),
+       Napi::External<AddonState>::New(env, &state)});
+  FlatIndexWrap* wrap = FlatIndexWrap::Unwrap(obj);
+  wrap->next_auto_id_ = index->next_auto_id();
+  wrap->bigint_ids_->store(wrap->next_auto_id_ - 1 > kMaxSafeInteger);
+  wrap->index_ = std::move(index);
+  wrap->SyncExternalMemory(env);
+  return obj;
 }
 
 void FlatIndexWrap::Finalize(Napi::BasicEnv env) {
@@ -532,6 +550,17 @@ Napi::Value FlatIndexWrap::Get(const Napi::CallbackInfo& info) {
   status = index->get(id, out.Data());
   if (!status.ok()) ThrowStatus(env, status);
   return out;
+}
+
+Napi::Value FlatIndexWrap::Options(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = Live(env);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("dim", Napi::Number::New(env, static_cast<double>(index->dim())));
+  o.Set("metric", Napi::String::New(env, core::metric_name(index->metric())));
+  o.Set("storage", Napi::String::New(env, core::storage_name(index->storage())));
+  o.Set("approximate", Napi::Boolean::New(env, index->approximate()));
+  return o;
 }
 
 Napi::Value FlatIndexWrap::Size(const Napi::CallbackInfo& info) {

@@ -28,6 +28,10 @@ class FlatIndexWrap : public Napi::ObjectWrap<FlatIndexWrap> {
   /// 1..2^31 - 1, unknown metric, no state). JS thread.
   explicit FlatIndexWrap(const Napi::CallbackInfo& info);
 
+  /// A wrap around an index built in core (load / fromBuffer): results are BigInt64Array when an
+  /// id is beyond 2^53 - 1. JS thread.
+  static Napi::Value Adopt(Napi::Env env, AddonState& state, std::shared_ptr<core::FlatIndex> index);
+
   /// GC finalizer: gives the reported bytes back to V8; the shared_ptr frees the index (or an
   /// in-flight search frees it when it ends).
   void Finalize(Napi::BasicEnv env) override;
@@ -51,6 +55,15 @@ class FlatIndexWrap : public Napi::ObjectWrap<FlatIndexWrap> {
   Napi::Value SearchSync(const Napi::CallbackInfo& info);
   /// searchAsync(queries, { k, threads? }, token?) -> Promise of the same result.
   Napi::Value SearchAsync(const Napi::CallbackInfo& info);
+  /// describe() -> { dim, metric, storage, approximate }.
+  Napi::Value Options(const Napi::CallbackInfo& info);
+  /// saveSync(path); saveAsync(path, progress?: Float64Array(2), token?) -> Promise<undefined>.
+  /// toBufferSync() -> Buffer; toBufferAsync(progress?, token?) -> Promise<Buffer>. (index_file.cpp)
+  Napi::Value SaveSync(const Napi::CallbackInfo& info);
+  Napi::Value SaveAsync(const Napi::CallbackInfo& info);
+  Napi::Value ToBufferSync(const Napi::CallbackInfo& info);
+  Napi::Value ToBufferAsync(const Napi::CallbackInfo& info);
+  Napi::Value ToBuffer(const Napi::CallbackInfo& info, bool async);
   /// close(): frees the index now (an in-flight search keeps its own reference); idempotent.
   Napi::Value Close(const Napi::CallbackInfo& info);
 

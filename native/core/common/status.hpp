@@ -20,6 +20,8 @@ namespace vlk {
   X(kUnsupportedIsa, "ERR_VLK_UNSUPPORTED_ISA")        \
   X(kOutOfMemory, "ERR_VLK_OUT_OF_MEMORY")             \
   X(kAborted, "ABORT_ERR")                             \
+  X(kIo, "ERR_VLK_IO")                                 \
+  X(kCorrupt, "ERR_VLK_CORRUPT")                       \
   X(kInternal, "ERR_VLK_INTERNAL")
 
 enum class Code {

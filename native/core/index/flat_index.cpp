@@ -36,15 +36,26 @@ struct FlatIndex::Block {
   std::vector<float> scale, norm2, rnorm, hnorm, gnorm;
   std::vector<int32_t> csum;
 
-  Block(int64_t start_row, int64_t rows, int64_t dim, Storage storage, Metric metric, bool approximate)
-      : start(start_row), cap(rows) {
-    if (!approximate) data = static_cast<float*>(aligned(static_cast<size_t>(rows * dim) * sizeof(float)));
+  bool owns_data = true;
+  std::shared_ptr<const void> keep;  // a loaded file's mapping when data points into it
+
+  // rows: the block's capacity; external: fp32 rows to use in place (kept alive by `keep`).
+  Block(int64_t start_row, int64_t rows, int64_t dim, Storage storage, Metric metric, bool approximate,
+        const float* external = nullptr, std::shared_ptr<const void> keep_alive = nullptr)
+      : start(start_row), cap(rows), keep(std::move(keep_alive)) {
+    if (external != nullptr) {
+      data = const_cast<float*>(external);  // never written: rows of a loaded block are final
+      owns_data = false;
+    } else if (!approximate) {
+      data = static_cast<float*>(aligned(static_cast<size_t>(rows * dim) * sizeof(float)));
+    }
     ids.reset(new int64_t[static_cast<size_t>(rows)]);
     if (storage != Storage::kF32) {
-      const size_t bytes = static_cast<size_t>(rows / kQuantPanel * quant_panel_bytes(storage, dim));
+      const int64_t padded = (rows + 63) / 64 * 64;  // whole panels, and room for the kernels' lanes
+      const size_t bytes = static_cast<size_t>(padded / kQuantPanel * quant_panel_bytes(storage, dim));
       codes = aligned(bytes);
       std::memset(codes, 0, bytes);
-      const size_t n = static_cast<size_t>(rows);
+      const size_t n = static_cast<size_t>(padded);
       rnorm.assign(n, 0.0f);
       hnorm.assign(n, 0.0f);
       gnorm.assign(n, 0.0f);
@@ -56,7 +67,7 @@ struct FlatIndex::Block {
     }
   }
   ~Block() {
-    std::free(data);
+    if (owns_data) std::free(data);
     std::free(codes);
   }
   Block(const Block&) = delete;
@@ -87,13 +98,28 @@ struct FlatIndex::Block {
     return g;
   }
 
-  // Quantizes `n` rows from src (row stride `stride`) into local rows [local, local + n).
+  // Quantizes `n` rows from src (row stride `stride`) into local rows [local, local + n). In
+  // approximate mode the per-row values are then derived from the codes alone, exactly as a load
+  // (which has no fp32) derives them, so a saved and reloaded index answers the same.
   void quantize(Storage storage, Metric metric, int64_t dim, const float* src, int64_t stride, int64_t local,
                 int64_t n) {
+    std::vector<uint8_t> row_codes(data == nullptr ? static_cast<size_t>(dim) * 2 : 0);
     for (int64_t i = 0; i < n; ++i) {
       quantize_rows(storage, metric, src + i * stride, 1, dim, local + i, codes, or_null(scale),
                     csum.empty() ? nullptr : csum.data(), or_null(norm2), rnorm.data(), hnorm.data(), gnorm.data());
+      if (data == nullptr) {
+        const QuantGallery g = view(storage, metric, dim, cap);
+        get_codes_row(g, local + i, row_codes.data());
+        set_codes(storage, dim, row_codes.data(), scale.empty() ? 1.0f : scale[static_cast<size_t>(local + i)],
+                  local + i);
+      }
     }
+  }
+
+  // Sets one row from row-major codes (approximate mode; see set_codes_row).
+  void set_codes(Storage storage, int64_t dim, const void* src, float scale_value, int64_t local) {
+    set_codes_row(storage, src, scale_value, dim, local, codes, or_null(scale), csum.empty() ? nullptr : csum.data(),
+                  or_null(norm2), rnorm.data(), hnorm.data(), gnorm.data());
   }
 
   // Copies one row's codes and per-row values (approximate mode's compaction: no fp32 to redo them).
@@ -117,10 +143,11 @@ struct FlatIndex::Block {
     if (!norm2.empty()) norm2[d] = src.norm2[s];
   }
 
+  // Heap bytes (fp32 rows used in place from a mapped file are not counted: the page cache holds them).
   int64_t bytes(Storage storage, int64_t dim) const {
     int64_t b = cap * int64_t(sizeof(int64_t));
-    if (data != nullptr) b += cap * dim * int64_t(sizeof(float));
-    if (codes != nullptr) b += cap / kQuantPanel * quant_panel_bytes(storage, dim);
+    if (data != nullptr && owns_data) b += cap * dim * int64_t(sizeof(float));
+    if (codes != nullptr) b += (cap + 63) / 64 * 64 / kQuantPanel * quant_panel_bytes(storage, dim);
     b += static_cast<int64_t>((scale.size() + norm2.size() + rnorm.size() + hnorm.size() + gnorm.size()) *
                               sizeof(float) + csum.size() * sizeof(int32_t));
     return b;
@@ -162,6 +189,11 @@ int64_t FlatIndex::size() const {
 int64_t FlatIndex::memory_usage() const {
   std::lock_guard<std::mutex> lock(mu_);
   return memory_usage_locked();
+}
+
+int64_t FlatIndex::end_of_blocks_locked() const {
+  if (blocks_.empty()) return 0;
+  return (blocks_.back()->start + blocks_.back()->cap + 63) / 64 * 64;
 }
 
 int64_t FlatIndex::memory_usage_locked() const {
@@ -216,8 +248,7 @@ Status FlatIndex::add(const MatrixView<const float>& v, const int64_t* ids, int6
     }
     // Reserve everything before changing anything, so a failure leaves the index as it was.
     std::vector<std::shared_ptr<Block>> fresh;
-    int64_t capacity = 0;
-    for (const auto& b : blocks_) capacity += b->cap;
+    int64_t capacity = end_of_blocks_locked();
     while (capacity < rows_ + v.rows) {
       // Doubling, but never less than this add needs, so a big first add is one block.
       int64_t cap = std::max({kMinBlockRows, capacity, rows_ + v.rows - capacity});
@@ -287,8 +318,7 @@ Status FlatIndex::remove(const int64_t* ids, int64_t n) {
 
 Status FlatIndex::compact(int64_t* freed) {
   std::lock_guard<std::mutex> lock(mu_);
-  int64_t capacity = 0;
-  for (const auto& b : blocks_) capacity += b->cap;
+  const int64_t capacity = end_of_blocks_locked();
   if (freed != nullptr) *freed = 0;
   if (live_count_ == rows_ && capacity <= std::max(kMinBlockRows, (rows_ + 63) / 64 * 64)) return Status::Ok();
   const int64_t before = memory_usage_locked();
@@ -329,6 +359,11 @@ Status FlatIndex::compact(int64_t* freed) {
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "compact: out of memory for " + std::to_string(live_count_) + " vectors");
   }
+}
+
+int64_t FlatIndex::next_auto_id() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return next_auto_id_;
 }
 
 bool FlatIndex::has(int64_t id) const {
@@ -383,6 +418,142 @@ FlatIndex::Snapshot FlatIndex::snapshot(const IndexFilter* filter, int64_t nq) c
     }
   }
   return s;
+}
+
+class IndexSnapshot {
+ public:
+  std::vector<std::shared_ptr<FlatIndex::Block>> blocks;
+  int64_t rows = 0;
+  int64_t live_count = 0;
+  int64_t next_auto_id = 0;
+  std::vector<uint64_t> live;
+
+  bool is_live(int64_t row) const { return ((live[static_cast<size_t>(row >> 6)] >> (row & 63)) & 1u) != 0; }
+};
+
+std::shared_ptr<const IndexSnapshot> FlatIndex::freeze() const {
+  auto s = std::make_shared<IndexSnapshot>();
+  std::lock_guard<std::mutex> lock(mu_);
+  s->blocks = blocks_;
+  s->rows = rows_;
+  s->live_count = live_count_;
+  s->next_auto_id = next_auto_id_;
+  s->live = live_;
+  return s;
+}
+
+int64_t FlatIndex::snapshot_count(const IndexSnapshot& s) { return s.live_count; }
+
+int64_t FlatIndex::encoded_size(const IndexSnapshot& s) const {
+  IndexImage im;
+  im.dim = dim_;
+  im.metric = metric_;
+  im.storage = storage_;
+  im.has_f32 = !approximate_;
+  im.count = s.live_count;
+  im.next_auto_id = s.next_auto_id;
+  return core::encoded_size(im);
+}
+
+Status FlatIndex::export_image(const std::shared_ptr<const IndexSnapshot>& sp, IndexExport* out,
+                               const CancelFlag* cancel) const {
+  const IndexSnapshot& s = *sp;
+  const int64_t n = s.live_count;
+  try {
+    out->hold = sp;
+    out->ids.resize(static_cast<size_t>(n));
+    // Zero copy for the fp32 rows when they are one run: a single block, nothing removed.
+    const bool one_run = !approximate_ && s.blocks.size() == 1 && n == std::min(s.blocks[0]->cap, s.rows);
+    if (!approximate_ && !one_run) out->f32.resize(static_cast<size_t>(n * dim_));
+    const size_t esz = storage_ == Storage::kI8 ? 1 : 2;
+    if (storage_ != Storage::kF32) out->codes.resize(static_cast<size_t>(n * dim_) * esz);
+    if (storage_ == Storage::kI8) out->scales.resize(static_cast<size_t>(n));
+    int64_t o = 0;
+    for (const auto& b : s.blocks) {
+      const int64_t used = std::min(b->cap, s.rows - b->start);
+      const QuantGallery g = b->view(storage_, metric_, dim_, b->cap);
+      for (int64_t local = 0; local < used; ++local) {
+        if (!s.is_live(b->start + local)) continue;
+        if (cancel != nullptr && (o & 4095) == 0 && cancel->cancelled()) return Status(Code::kAborted, "save aborted");
+        out->ids[static_cast<size_t>(o)] = b->ids[static_cast<size_t>(local)];
+        if (!out->f32.empty()) {
+          std::memcpy(out->f32.data() + o * dim_, b->data + local * dim_, static_cast<size_t>(dim_) * sizeof(float));
+        }
+        if (storage_ != Storage::kF32) get_codes_row(g, local, out->codes.data() + static_cast<size_t>(o * dim_) * esz);
+        if (storage_ == Storage::kI8) out->scales[static_cast<size_t>(o)] = b->scale[static_cast<size_t>(local)];
+        ++o;
+      }
+    }
+    IndexImage& im = out->image;
+    im.dim = dim_;
+    im.metric = metric_;
+    im.storage = storage_;
+    im.has_f32 = !approximate_;
+    im.count = n;
+    im.next_auto_id = s.next_auto_id;
+    im.ids = n > 0 ? out->ids.data() : nullptr;
+    im.f32 = approximate_ || n == 0 ? nullptr : one_run ? s.blocks[0]->data : out->f32.data();
+    im.codes = storage_ == Storage::kF32 || n == 0 ? nullptr : out->codes.data();
+    im.scales = storage_ == Storage::kI8 && n > 0 ? out->scales.data() : nullptr;
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "save: out of memory copying " + std::to_string(n) + " rows");
+  }
+}
+
+Status FlatIndex::from_loaded(const LoadedIndex& li, std::shared_ptr<FlatIndex>* out) {
+  const IndexImage& im = li.image;
+  const bool approximate = im.storage != Storage::kF32 && !im.has_f32;
+  {
+    const Status st = validate_options(im.dim, im.storage, approximate);
+    if (!st.ok()) return Status(Code::kCorrupt, "index: " + st.message);
+  }
+  try {
+    auto index = std::make_shared<FlatIndex>(im.dim, im.metric, im.storage, approximate);
+    const int64_t n = im.count, d = im.dim;
+    index->next_auto_id_ = im.next_auto_id;
+    if (n == 0) {
+      *out = std::move(index);
+      return Status::Ok();
+    }
+    index->rows_by_id_.reserve(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      if (!index->rows_by_id_.emplace(im.ids[i], i).second) {
+        return Status(Code::kCorrupt, "index: id " + std::to_string(im.ids[i]) + " appears twice (rows " +
+                                          std::to_string(index->rows_by_id_[im.ids[i]]) + " and " +
+                                          std::to_string(i) + ")");
+      }
+    }
+    // In place from a mapping (fp32 rows are 64-byte aligned there); else a fresh block.
+    const bool in_place = li.mapped && im.has_f32;
+    const int64_t cap = in_place ? n : std::max(kMinBlockRows, (n + 63) / 64 * 64);
+    auto block = std::make_shared<Block>(0, cap, d, im.storage, im.metric, approximate, in_place ? im.f32 : nullptr,
+                                         in_place ? li.owner : nullptr);
+    std::memcpy(block->ids.get(), im.ids, static_cast<size_t>(n) * sizeof(int64_t));
+    if (im.has_f32 && !in_place) std::memcpy(block->data, im.f32, static_cast<size_t>(n * d) * sizeof(float));
+    if (im.storage != Storage::kF32) {
+      if (im.has_f32) {
+        block->quantize(im.storage, im.metric, d, im.f32, d, 0, n);
+      } else {
+        const size_t esz = im.storage == Storage::kI8 ? 1 : 2;
+        for (int64_t i = 0; i < n; ++i) {
+          block->set_codes(im.storage, d, static_cast<const uint8_t*>(im.codes) + static_cast<size_t>(i * d) * esz,
+                           im.storage == Storage::kI8 ? im.scales[i] : 1.0f, i);
+        }
+      }
+    }
+    index->blocks_.push_back(std::move(block));
+    index->rows_ = (n + 63) / 64 * 64;  // rows past n (a mapped block's tail) are never live
+    index->live_count_ = n;
+    index->live_.assign(static_cast<size_t>((n + 63) / 64), ~uint64_t{0});
+    if (n % 64 != 0) index->live_.back() = (uint64_t{1} << (n % 64)) - 1;
+    // rows_ must not pass the end of the blocks for appends: a fresh block ends at cap >= rows_.
+    if (!in_place) index->rows_ = n;
+    *out = std::move(index);
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "load: out of memory for " + std::to_string(im.count) + " rows");
+  }
 }
 
 Status FlatIndex::search(const MatrixView<const float>& queries, int64_t k, const IndexSearchOut& out,

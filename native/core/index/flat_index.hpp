@@ -21,6 +21,7 @@
 #include "common/matrix.hpp"
 #include "common/status.hpp"
 #include "search/search.hpp"
+#include "index/index_file.hpp"
 #include "search/search_quantized.hpp"
 
 namespace vlk {
@@ -40,6 +41,21 @@ struct IndexFilter {
   bool has_allow = false;              // true with n_allow 0: nothing allowed
   const int64_t* exclude_offsets = nullptr;  // Q + 1 offsets (CSR) into exclude_ids
   const int64_t* exclude_ids = nullptr;      // ids query q must not return
+};
+
+/// The live rows of an index at one moment, in insertion order, for saving (see
+/// FlatIndex::freeze): holds the row blocks alive, copies no row.
+class IndexSnapshot;
+
+/// An index image ready for encode_index / write_index_file, with the memory it points into
+/// (rows are copied out of the blocks unless the f32 rows are already one contiguous run).
+struct IndexExport {
+  IndexImage image;
+  std::vector<int64_t> ids;
+  std::vector<float> f32;
+  std::vector<uint8_t> codes;
+  std::vector<float> scales;
+  std::shared_ptr<const IndexSnapshot> hold;  // keeps zero-copy rows alive
 };
 
 class FlatIndex {
@@ -80,6 +96,26 @@ class FlatIndex {
 
   bool has(int64_t id) const;
 
+  /// One past the largest id ever added (the next automatic id).
+  int64_t next_auto_id() const;
+
+  /// A snapshot of the live rows for saving (cheap: block references and live bits).
+  std::shared_ptr<const IndexSnapshot> freeze() const;
+  /// Live rows in the snapshot.
+  static int64_t snapshot_count(const IndexSnapshot& s);
+  /// Bytes of the encoding of a snapshot (encoded_size of its image).
+  int64_t encoded_size(const IndexSnapshot& s) const;
+  /// The snapshot as an image: ids, fp32 rows (if kept) and codes (bf16/i8) in insertion order.
+  /// kOutOfMemory; kAborted (cancel).
+  Status export_image(const std::shared_ptr<const IndexSnapshot>& s, IndexExport* out, const CancelFlag* cancel) const;
+
+  /// Builds an index from a loaded image (read_index_file / decode_index). A mapped image's f32
+  /// rows are used in place (the mapping lives as long as the index); everything else is copied.
+  /// bf16/i8 with fp32 rows are re-quantized from them (the same codes, and the bound's per-row
+  /// norms); without (approximate), the codes are taken as they are. kCorrupt (duplicate ids, i8
+  /// dim above 65536, an id at or above next_auto_id), kOutOfMemory.
+  static Status from_loaded(const LoadedIndex& loaded, std::shared_ptr<FlatIndex>* out);
+
   /// Copies the vector of `id` into out (dim floats; approximate mode: reconstructed from the
   /// codes); kInvalidArg if unknown.
   Status get(int64_t id, float* out) const;
@@ -92,7 +128,9 @@ class FlatIndex {
                 const Context& ctx, const IndexFilter* filter = nullptr) const;
 
  private:
+  friend class IndexSnapshot;
   struct Block;
+  int64_t end_of_blocks_locked() const;  // first row a new block may start at (64-aligned)
   struct Snapshot;
   Snapshot snapshot(const IndexFilter* filter, int64_t nq) const;
   int64_t memory_usage_locked() const;  // mu_ held

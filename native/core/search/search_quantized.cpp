@@ -10,6 +10,9 @@
 // reach t never leave the registers. At the end of the part the candidates are re-scored in fp32
 // in decreasing U until the next U is below the k-th exact score. Parts over row ranges are merged
 // like search's. Approximate mode uses the scan value as the key (e = 0) and re-scores nothing.
+//
+// Scan kernels per call (quant_kernels_for): AVX-512 BF16/VNNI on the avx512 path where the CPU has
+// them; AVX2 + FMA on the avx2 path and on AVX-512 CPUs without them; portable otherwise.
 #include "search/search_quantized.hpp"
 
 #include <algorithm>
@@ -179,9 +182,50 @@ void dequantize_row(const QuantGallery& g, int64_t row, float* out) {
     out[d] = g.storage == Storage::kI8 ? g.scale[row] * static_cast<const int8_t*>(g.codes)[e]
                                        : from_bf16(static_cast<const uint16_t*>(g.codes)[e]);
   }
-  if (g.metric == Metric::kCosine) {  // codes hold g / |g|
-    for (int64_t d = 0; d < g.dim; ++d) out[d] *= g.gnorm[row];
+}
+
+void get_codes_row(const QuantGallery& g, int64_t row, void* out) {
+  const int64_t dpad = quant_dpad(g.storage, g.dim);
+  const int step = quant_step(g.storage);
+  const int64_t base = (row / kQuantPanel) * dpad * kQuantPanel + (row % kQuantPanel) * step;
+  for (int64_t d = 0; d < g.dim; ++d) {
+    const int64_t e = base + (d / step) * kQuantPanel * step + d % step;
+    if (g.storage == Storage::kI8) {
+      static_cast<int8_t*>(out)[d] = static_cast<const int8_t*>(g.codes)[e];
+    } else {
+      static_cast<uint16_t*>(out)[d] = static_cast<const uint16_t*>(g.codes)[e];
+    }
   }
+}
+
+void set_codes_row(Storage storage, const void* src, float scale_value, int64_t dim, int64_t row, void* codes,
+                   float* scale, int32_t* csum, float* norm2, float* rnorm, float* hnorm, float* gnorm) {
+  const int64_t dpad = quant_dpad(storage, dim);
+  const int step = quant_step(storage);
+  const int64_t base = (row / kQuantPanel) * dpad * kQuantPanel + (row % kQuantPanel) * step;
+  double h2 = 0;
+  int32_t sum = 0;
+  for (int64_t d = 0; d < dpad; ++d) {
+    const int64_t e = base + (d / step) * kQuantPanel * step + d % step;
+    if (storage == Storage::kI8) {
+      const int8_t c = d < dim ? static_cast<const int8_t*>(src)[d] : 0;
+      static_cast<int8_t*>(codes)[e] = c;
+      sum += c;
+      const double v = double(scale_value) * c;
+      h2 += v * v;
+    } else {
+      const uint16_t c = d < dim ? static_cast<const uint16_t*>(src)[d] : 0;
+      static_cast<uint16_t*>(codes)[e] = c;
+      const double v = from_bf16(c);
+      h2 += v * v;
+    }
+  }
+  if (scale != nullptr) scale[row] = scale_value;
+  if (csum != nullptr) csum[row] = sum;
+  if (norm2 != nullptr) norm2[row] = static_cast<float>(h2);
+  rnorm[row] = 0.0f;
+  hnorm[row] = round_up(std::sqrt(h2));
+  gnorm[row] = hnorm[row];
 }
 
 namespace {
@@ -319,9 +363,10 @@ struct Part {
           hi = key + e;
         }
       }
-      const float lf = round_down(lo);
-      const float uf = static_cast<float>(hi) < hi ? std::nextafter(static_cast<float>(hi), INFINITY)
-                                                   : static_cast<float>(hi);
+      // To fp32, outward: move by more than half an ulp first, so round-to-nearest cannot cross
+      // back (cheaper than nextafter; loosens each bound by about one ulp).
+      const float lf = static_cast<float>(lo - std::fabs(lo) * 1.2e-7 - 1e-37);
+      const float uf = static_cast<float>(hi + std::fabs(hi) * 1.2e-7 + 1e-37);
       const float tq = t[static_cast<size_t>(q)];
       if (uf < tq) continue;
       auto& lv = lows[static_cast<size_t>(q)];
@@ -399,6 +444,14 @@ struct Part {
     std::reverse(out.begin(), out.end());
   }
 };
+
+// The scan kernels of an ISA path: AVX-512 BF16/VNNI where the CPU has them, else AVX2 + FMA (also
+// on AVX-512 CPUs without BF16/VNNI), else portable.
+const QuantKernels& quant_kernels_for(Isa isa) {
+  if (isa == Isa::kAvx512 && cpu_has_avx512_bf16_vnni()) return quant_kernels_avx512();
+  if (isa == Isa::kAvx2 || isa == Isa::kAvx512) return quant_kernels_avx2();
+  return quant_kernels_scalar();
+}
 
 Status prepare_chunk(const QuantSearchArgs& a, const QuantKernels& qk, const SearchKernels& fk, int64_t q0,
                      int64_t nq, QChunk* c) {
@@ -491,8 +544,7 @@ Status search_quantized(const QuantSearchArgs& a, const QuantSearchOut& out, con
     if (!bad.empty()) return Status(Code::kNonFinite, bad);
   }
   try {
-    const bool fast = ctx.isa == Isa::kAvx512 && cpu_has_avx512_bf16_vnni();
-    const QuantKernels& qk = fast ? quant_kernels_avx512() : quant_kernels_scalar();
+    const QuantKernels& qk = quant_kernels_for(ctx.isa);
     const SearchKernels& fk = search_kernels(ctx.isa);
     const int64_t nq_all = a.queries.rows, n = g.rows, k = a.k;
     const int64_t dpad = quant_dpad(g.storage, g.dim);

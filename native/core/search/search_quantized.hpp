@@ -83,8 +83,18 @@ void quantize_rows(Storage storage, Metric metric, const float* src, int64_t n, 
                    void* codes, float* scale, int32_t* csum, float* norm2, float* rnorm, float* hnorm,
                    float* gnorm);
 
-/// Reconstructs row `row` (dim floats) from its codes (what an approximate index returns for get).
+/// Reconstructs row `row` (dim floats) from its codes (what an approximate index returns for get;
+/// cosine codes hold the direction g / |g|, so that is what comes back).
 void dequantize_row(const QuantGallery& g, int64_t row, float* out);
+
+/// Copies row `row`'s codes out, row-major (dim uint16 bf16 bits or int8): the file layout.
+void get_codes_row(const QuantGallery& g, int64_t row, void* out);
+
+/// Approximate mode (no fp32): sets row `row` from row-major codes `src` (and its i8 scale) and
+/// derives every per-row value from the codes alone, so an index loaded from codes is the index
+/// that was saved: csum, norm2 = |g^|^2 (the l2 scan's offset), hnorm = gnorm = |g^|, rnorm = 0.
+void set_codes_row(Storage storage, const void* src, float scale_value, int64_t dim, int64_t row, void* codes,
+                   float* scale, int32_t* csum, float* norm2, float* rnorm, float* hnorm, float* gnorm);
 
 struct QuantSearchArgs {
   MatrixView<const float> queries;  // Q x dim

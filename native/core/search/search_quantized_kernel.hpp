@@ -43,6 +43,8 @@ struct QuantKernels {
 const QuantKernels& quant_kernels_scalar();
 /// Needs AVX-512 F/BW plus BF16 and VNNI (see cpu_has_avx512_bf16_vnni).
 const QuantKernels& quant_kernels_avx512();
+/// Needs AVX2 and FMA (the avx2 path); used where the BF16/VNNI kernels are not available.
+const QuantKernels& quant_kernels_avx2();
 
 }  // namespace core
 }  // namespace vlk
