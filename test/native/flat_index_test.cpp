@@ -28,6 +28,7 @@ using vlk::MatrixView;
 using vlk::core::FlatIndex;
 using vlk::core::IndexSearchOut;
 using vlk::core::Metric;
+using vlk::core::Storage;
 using vlk::core::SearchArgs;
 using vlk::core::SearchOut;
 using vlk_test::Rng;
@@ -154,9 +155,11 @@ VLK_TEST(flat_index_ids_and_errors) {
   VLK_CHECK_EQ(counts[0], 0);
 }
 
+// Every storage: bf16/i8 searches re-score in fp32, so the same exact-score check applies.
 VLK_TEST(flat_index_race_add_remove_search) {
+  for (Storage storage : {Storage::kF32, Storage::kBF16, Storage::kI8}) {
   const int64_t d = 16;
-  FlatIndex index(d, Metric::kInnerProduct);
+  FlatIndex index(d, Metric::kInnerProduct, storage);
   std::unordered_map<int64_t, std::vector<float>> vectors;  // written before the writer starts
   Rng rng(5000);
   const int64_t total = 90000;
@@ -199,7 +202,8 @@ VLK_TEST(flat_index_race_add_remove_search) {
     ++searches;
   }
   writer.join();
-  VLK_CHECK(searches >= 5);
+  VLK_CHECK(searches >= 5) << vlk::core::storage_name(storage);
+  }
 }
 
 VLK_TEST(flat_index_compact_keeps_results) {
