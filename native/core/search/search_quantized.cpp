@@ -617,20 +617,48 @@ Status search_quantized(const QuantSearchArgs& a, const QuantSearchOut& out, con
         sa.sink = &part;
         sa.accept = &Part::accept_thunk;
         const int64_t panel_elems = dpad * kQuantPanel;
+        const size_t esz = g.storage == Storage::kI8 ? 1 : 2;
+        // The gallery's last panel may be partial: rows past g.rows can be written by an add while
+        // this search runs (they are not in its snapshot), and the kernels load whole panels, so
+        // that panel is scanned from a private copy of its valid rows (zeros elsewhere).
+        std::vector<uint8_t> tail_codes;
+        float tail_scale[kQuantPanel] = {}, tail_off[kQuantPanel] = {};
+        int32_t tail_csum[kQuantPanel] = {};
         for (int64_t r0 = part.r_begin; r0 < part.r_end; r0 += kQuantPanel) {
           if (ctx.cancelled()) {
             part.aborted = true;
             return;
           }
           const int64_t p = r0 / kQuantPanel;
-          sa.panel = g.storage == Storage::kI8
-                         ? static_cast<const void*>(static_cast<const int8_t*>(g.codes) + p * panel_elems)
-                         : static_cast<const void*>(static_cast<const uint16_t*>(g.codes) + p * panel_elems);
-          sa.nrows = static_cast<int>(std::min<int64_t>(kQuantPanel, part.r_end - r0));
+          const int nrows = static_cast<int>(std::min<int64_t>(kQuantPanel, part.r_end - r0));
+          const uint8_t* panel = static_cast<const uint8_t*>(g.codes) + static_cast<size_t>(p * panel_elems) * esz;
+          sa.nrows = nrows;
           sa.row0 = r0;
+          sa.panel = panel;
           sa.lane_scale = g.storage == Storage::kI8 ? g.scale + r0 : nullptr;
           sa.lane_csum = g.storage == Storage::kI8 ? g.csum + r0 : nullptr;
           sa.lane_off = g.metric == Metric::kL2 ? g.norm2 + r0 : nullptr;
+          if (nrows < kQuantPanel) {
+            const size_t row_bytes = static_cast<size_t>(quant_step(g.storage)) * esz;  // one unit of one row
+            tail_codes.assign(static_cast<size_t>(panel_elems) * esz + 64, 0);
+            // 64-byte aligned start inside the vector for the kernels' aligned loads.
+            uint8_t* dst = tail_codes.data() + ((64 - reinterpret_cast<uintptr_t>(tail_codes.data()) % 64) % 64);
+            for (int64_t u = 0; u < units; ++u) {
+              std::memcpy(dst + static_cast<size_t>(u * kQuantPanel) * row_bytes, panel + static_cast<size_t>(u * kQuantPanel) * row_bytes,
+                          static_cast<size_t>(nrows) * row_bytes);
+            }
+            sa.panel = dst;
+            for (int j = 0; j < nrows; ++j) {
+              if (g.storage == Storage::kI8) {
+                tail_scale[j] = g.scale[r0 + j];
+                tail_csum[j] = g.csum[r0 + j];
+              }
+              if (g.metric == Metric::kL2) tail_off[j] = g.norm2[r0 + j];
+            }
+            if (sa.lane_scale != nullptr) sa.lane_scale = tail_scale;
+            if (sa.lane_csum != nullptr) sa.lane_csum = tail_csum;
+            if (sa.lane_off != nullptr) sa.lane_off = tail_off;
+          }
           if (g.storage == Storage::kI8) {
             qk.scan_i8(sa);
           } else {
