@@ -194,8 +194,9 @@ function readFilter(value: unknown, queries: number): NativeFlatIndexFilter | un
  * insertion first).
  *
  * Vectors are copied into the index by {@link FlatIndex.add}. Rows live in append-only native
- * blocks (65,536 rows first, then doubling), so the first add reserves a whole block
- * (`memoryUsage()` tells); removed rows keep their memory until a future compaction. A search runs
+ * blocks (1,024 rows or the size of the first add, then doubling), so an add may reserve room
+ * ahead (`memoryUsage()` tells); removed rows keep their memory until {@link FlatIndex.compact}. Storage
+ * 'bf16' / 'i8' adds codes beside the fp32 rows (or, approximate, instead of them). A search runs
  * on a snapshot taken when it starts: adds and removes never wait for it, and it never sees a
  * half-written row. Call {@link FlatIndex.close} (or `using`) to free the native memory at once;
  * otherwise it is freed when the object is garbage-collected.

@@ -292,8 +292,10 @@ export interface FlatIndexAddResult {
  */
 export interface FlatIndexMemoryUsage {
   /**
-   * Native bytes the index holds: its row blocks (allocated ahead, 65,536 rows first, then
-   * doubling; removed rows included until a future compaction), ids, live bits and the id map.
+   * Native heap bytes the index holds: its row blocks (allocated ahead: 1,024 rows or the first
+   * add's size, then doubling; removed rows included until `compact()`), bf16/i8 codes and their
+   * per-row values, ids, live bits and the id map. fp32 rows used in place from a file loaded with
+   * `mmap: true` are not counted (the page cache holds them).
    */
   bytes: number;
   /** `bytes / max(size, 1)`. */
