@@ -1,5 +1,6 @@
 // Search over reduced-precision storage (core/search): a gallery kept as bf16 or int8 codes is
-// scanned cheaply (AVX-512 BF16 / VNNI where the CPU has them), and the candidates are re-scored
+// scanned cheaply (AVX-512 BF16 / VNNI where the CPU has them, else AVX2 + FMA: bf16 widened to
+// fp32, int8 through 16-bit multiply-adds; portable code otherwise), and the candidates are re-scored
 // from the fp32 vectors, so the result is exactly the fp32 top-k: the same ids and bit-identical
 // scores as core::search over the fp32 vectors. An approximate mode skips the re-score.
 //
