@@ -14,6 +14,7 @@ import { Worker } from 'node:worker_threads';
 import { abortError, AbortError, atApi, errorCodes, VlkError, type VlkErrorCode } from './errors';
 import { describe, isRecord, readMatrix, readThreads, shapeMatrix } from './args';
 import { readSignal } from './cancel';
+import { readId, readIds, readRows } from './ids';
 import { FlatIndex } from './flat_index';
 import { mergeTopK } from './merge_top_k';
 import type { NativeMatrix } from './loader';
@@ -72,73 +73,6 @@ export interface ShardedIndexMemoryUsage extends FlatIndexMemoryUsage {
 // ---------------------------------------------------------------------------------------------
 // Input readers. readId / readIds / readRows / prepareSearch repeat flat_index.ts's private ones
 // (same checks, order and messages), so a bad input gives the same VlkError as FlatIndex.
-
-function isIdNumber(v: number): boolean {
-  return Number.isSafeInteger(v) && v >= 0;
-}
-
-function readId(value: unknown, name: string): number | bigint {
-  if (typeof value === 'number') {
-    if (!isIdNumber(value)) {
-      throw new VlkError('ERR_VLK_INVALID_ARG', `${name}: ${value} is not an integer in 0..2^53 - 1 (use a bigint beyond)`);
-    }
-    return value;
-  }
-  if (typeof value === 'bigint') {
-    if (value < 0n || value > MAX_BIGINT_ID) {
-      throw new VlkError('ERR_VLK_INVALID_ARG', `${name}: ${value}n is not in 0..2^63 - 1`);
-    }
-    return value;
-  }
-  throw new VlkError('ERR_VLK_TYPE', `${name}: expected a number or a bigint, got ${describe(value)}`);
-}
-
-function isArrayLike(value: unknown): value is ArrayLike<unknown> {
-  if (Array.isArray(value) || types.isTypedArray(value)) return true;
-  return isRecord(value) && Number.isSafeInteger(value.length) && (value.length as number) >= 0;
-}
-
-// Always a fresh array (never the caller's), so it may be kept until a queued write runs.
-function readIds(value: unknown, expected: number | undefined): Float64Array | BigInt64Array {
-  const expectedTypes = 'an array of numbers, a Float64Array or a BigInt64Array';
-  if (!isArrayLike(value) || types.isBigUint64Array(value)) {
-    throw new VlkError('ERR_VLK_TYPE', `ids: expected ${expectedTypes}, got ${describe(value)}`);
-  }
-  if (expected !== undefined && value.length !== expected) {
-    throw new VlkError('ERR_VLK_SHAPE', `ids: length ${value.length} is not the number of vectors (${expected})`);
-  }
-  if (types.isBigInt64Array(value)) {
-    for (let i = 0; i < value.length; i++) {
-      if (value[i] < 0n) {
-        throw new VlkError('ERR_VLK_INVALID_ARG', `ids[${i}]: ${value[i]}n is negative (ids are integers >= 0)`);
-      }
-    }
-    return value.slice();
-  }
-  const out = new Float64Array(value.length);
-  for (let i = 0; i < value.length; i++) {
-    const v = value[i];
-    if (typeof v !== 'number') {
-      throw new VlkError('ERR_VLK_TYPE', `ids[${i}]: expected a number, got ${describe(v)}`);
-    }
-    if (!isIdNumber(v)) {
-      throw new VlkError(
-        'ERR_VLK_INVALID_ARG',
-        `ids[${i}]: ${v} is not an integer in 0..2^53 - 1 (use a BigInt64Array beyond)`,
-      );
-    }
-    out[i] = v;
-  }
-  return out;
-}
-
-function readRows(value: unknown, name: string, dim: number): NativeMatrix {
-  const arg = readMatrix(value, name);
-  if ('view' in arg && arg.view.cols !== dim) {
-    throw new VlkError('ERR_VLK_DIM_MISMATCH', `${name}: cols ${arg.view.cols} differs from the index's dim ${dim}`);
-  }
-  return shapeMatrix(arg, name, dim);
-}
 
 interface PreparedSearch {
   queries: NativeMatrix;
@@ -562,7 +496,7 @@ export class ShardedIndex implements AsyncDisposable {
   async add(vectors: MatrixInput, ids?: IdsInput): Promise<FlatIndexAddResult> {
     this.#open();
     let matrix = readRows(vectors, 'vectors', this.dim);
-    const idArray = ids === undefined ? undefined : readIds(ids, matrix.rows);
+    const idArray = ids === undefined ? undefined : readIds(ids, matrix.rows, 'ids', true);
     // Queued behind another write: keep a copy, the caller may reuse its array at once.
     if (this.#writeTail !== null) matrix = { data: matrix.data.slice(), rows: matrix.rows, cols: matrix.cols };
     return this.#write(() => this.#add(matrix, idArray));
@@ -677,7 +611,7 @@ export class ShardedIndex implements AsyncDisposable {
     let all: Float64Array | BigInt64Array;
     if (typeof ids === 'number') all = Float64Array.of(readId(ids, 'ids[0]') as number);
     else if (typeof ids === 'bigint') all = BigInt64Array.of(readId(ids, 'ids[0]') as bigint);
-    else all = readIds(ids, undefined);
+    else all = readIds(ids, undefined, 'ids', true);
     return this.#write(() => this.#remove(all));
   }
 

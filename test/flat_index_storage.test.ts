@@ -34,7 +34,7 @@ function clustered(rows: number, d: number, seed: number): Float32Array {
 
 function assertSame(got: FlatIndexSearchResult, want: FlatIndexSearchResult, what: string): void {
   assert.equal(Array.from(got.counts), Array.from(want.counts), `${what}: counts`);
-  assert.equal(Array.from(got.ids), Array.from(want.ids), `${what}: ids`);
+  assert.equal(Array.from(got.ids, Number), Array.from(want.ids, Number), `${what}: ids`);
   const a = new Uint32Array(got.scores.buffer, got.scores.byteOffset, got.scores.length);
   const b = new Uint32Array(want.scores.buffer, want.scores.byteOffset, want.scores.length);
   for (let i = 0; i < a.length; i++) {
@@ -146,7 +146,7 @@ Approx('no re-score, less memory, recall measured against f32', () => {
       assert.ok(got.rescored.every((v) => v === 0));
       let hit = 0;
       for (let q = 0; q < 50; q++) {
-        const truth = new Set(Array.from(want.ids.subarray(q * 10, q * 10 + 10)));
+        const truth = new Set(Array.from(want.ids.subarray(q * 10, q * 10 + 10), Number));
         for (let j = 0; j < 10; j++) if (truth.has(got.ids[q * 10 + j] as number)) hit++;
       }
       const recall = hit / 500;
@@ -230,7 +230,7 @@ Filters('allow and exclude in every form, every storage', async () => {
     const few = index.searchSync(queries, { k, filter: { allow: [ids[0], ids[1], 999999] } });
     for (let q = 0; q < nq; q++) {
       assert.is(few.counts[q], 2);
-      assert.equal(new Set(Array.from(few.ids.subarray(q * k, q * k + 2))), new Set([ids[0], ids[1]]));
+      assert.equal(new Set(Array.from(few.ids.subarray(q * k, q * k + 2), Number)), new Set([ids[0], ids[1]]));
       assert.is(few.ids[q * k + 2], -1);
       assert.ok(Number.isNaN(few.scores[q * k + 2]));
     }

@@ -103,7 +103,7 @@ RoundTrip('an empty index, and BigInt ids beyond 2^53', () => {
   using b2 = FlatIndex.fromBufferSync(big.toBufferSync());
   const r = b2.searchSync(Float32Array.of(1, 0), { k: 2 });
   assert.instance(r.ids, BigInt64Array);
-  assert.equal(Array.from(r.ids), [2n ** 60n, 5n]);
+  assert.equal(Array.from(r.ids as BigInt64Array), [2n ** 60n, 5n]);
 });
 
 RoundTrip('mmap keeps the fp32 rows out of the heap', () => {
