@@ -54,8 +54,10 @@
       "dependencies": ["vlk_avx2", "vlk_avx512"]
     },
     {
+      # CPU-only: the CUDA backend's interface is the stub (built = false); nvcc is never needed.
+      # The CUDA addon is CMake's vlkernels_cuda.node (npm run build:cuda).
       "target_name": "vlkernels",
-      "sources": ["<@(vlk_binding_sources)"],
+      "sources": ["<@(vlk_binding_sources)", "<@(vlk_cuda_stub_sources)"],
       "dependencies": ["vlk_core"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["<@(vlk_binding_defines)"],

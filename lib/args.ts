@@ -4,7 +4,7 @@
 import { types } from 'node:util';
 import { VlkError } from './errors';
 import type { NativeMatrix } from './loader';
-import type { Metric } from './types';
+import type { Device, Metric, Precision } from './types';
 
 /** Short description of a value for messages: "null", "a Float64Array", "a number (1.5)". */
 export function describe(value: unknown): string {
@@ -181,4 +181,35 @@ export function readThreads(value: unknown): number | undefined {
     throw new VlkError('ERR_VLK_INVALID_ARG', `options.threads: ${got} is not an integer >= 1`);
   }
   return value as number | undefined;
+}
+
+const DEVICES: ReadonlySet<string> = new Set(['cpu', 'cuda', 'auto']);
+
+/** options.device: undefined is 'cpu'; anything but 'cpu' | 'cuda' | 'auto' is ERR_VLK_INVALID_ARG. */
+export function readDevice(value: unknown): Device {
+  const device = value ?? 'cpu';
+  if (typeof device !== 'string' || !DEVICES.has(device)) {
+    const got = typeof device === 'string' ? `'${device}'` : describe(device);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.device: expected 'cpu', 'cuda' or 'auto', got ${got}`);
+  }
+  return device as Device;
+}
+
+/**
+ * options.precision: undefined is 'exact'; 'exact' | 'bf16', and 'bf16' only with device 'cuda'
+ * (a result's precision never depends on the machine). @throws VlkError ERR_VLK_INVALID_ARG
+ */
+export function readPrecision(value: unknown, device: Device): Precision {
+  const precision = value ?? 'exact';
+  if (precision !== 'exact' && precision !== 'bf16') {
+    const got = typeof precision === 'string' ? `'${precision}'` : describe(precision);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.precision: expected 'exact' or 'bf16', got ${got}`);
+  }
+  if (precision === 'bf16' && device !== 'cuda') {
+    throw new VlkError(
+      'ERR_VLK_INVALID_ARG',
+      `options.precision: 'bf16' precision is for device 'cuda' (got device '${device}'); use precision 'exact' on the CPU`,
+    );
+  }
+  return precision;
 }

@@ -27,6 +27,7 @@ export const errorCodes = Object.freeze([
   'ABORT_ERR',
   'ERR_VLK_IO',
   'ERR_VLK_CORRUPT',
+  'ERR_VLK_NO_DEVICE',
   'ERR_VLK_INTERNAL',
 ] as const);
 

@@ -15,7 +15,9 @@ export type { NativeErrorCode, VlkErrorCode } from './errors';
 export type {
   CandidateLists,
   Candidates,
+  CudaDeviceInfo,
   CudaInfo,
+  Device,
   ExcludeLists,
   FlatIndexAddResult,
   FlatIndexFilter,
@@ -35,6 +37,7 @@ export type {
   MergeTopKOptions,
   MergeTopKResult,
   Metric,
+  Precision,
   ProgressCallback,
   RerankOptions,
   SearchOptions,

@@ -2,10 +2,37 @@
 // available, pool size, CUDA status) and a process-wide kernel-path override for tests and benches.
 import { fromNative, VlkError } from './errors';
 import { describe } from './args';
-import { binding, NAPI_VERSION, packageVersion } from './loader';
-import type { Info, IsaName } from './types';
+import { binding, cudaAddon, NAPI_VERSION, packageVersion } from './loader';
+import type { CudaInfo, Info, IsaName } from './types';
 
 const isaNames: ReadonlySet<string> = new Set(['scalar', 'avx2', 'avx512']);
+
+// The binding's cuda::device_info() (probed once, on the first call), and what the loader did about a
+// CUDA build it found: when that build is not the loaded one, its reason replaces the stub's.
+function cudaInfo(): CudaInfo {
+  const native = binding.cudaInfo();
+  const result: CudaInfo = {
+    built: native.built,
+    usable: native.usable,
+    reason: native.reason,
+    deviceCount: native.deviceCount,
+  };
+  if (native.runtimeVersion) result.runtimeVersion = native.runtimeVersion;
+  if (native.driverVersion) result.driverVersion = native.driverVersion;
+  if (native.device) {
+    const d = native.device;
+    result.device = {
+      name: d.name,
+      computeCapability: d.computeCapability,
+      memoryBytes: d.memoryBytes,
+      driverVersion: d.driverVersion,
+      runtimeVersion: d.runtimeVersion,
+    };
+  }
+  if (!cudaAddon.loaded && cudaAddon.reason) result.reason = cudaAddon.reason;
+  if (cudaAddon.path) result.addonPath = cudaAddon.path;
+  return result;
+}
 
 /**
  * Describes the loaded addon.
@@ -13,8 +40,9 @@ const isaNames: ReadonlySet<string> = new Set(['scalar', 'avx2', 'avx512']);
  * @example
  * ```ts
  * import { info } from 'vlkernels';
- * const { version, isa, isas, threads } = info();
+ * const { version, isa, isas, threads, cuda } = info();
  * console.log(`vlkernels ${version}: ${isa} kernels (${isas.join(', ')} available), ${threads} threads`);
+ * console.log(cuda.usable ? `GPU: ${cuda.device?.name}` : `no GPU: ${cuda.reason}`);
  * ```
  * @throws Nothing: the addon and its ISA configuration were checked when the package loaded.
  */
@@ -28,7 +56,7 @@ export function info(): Info {
     threads: native.threads,
     queueDepth: native.queueDepth,
     napiVersion: NAPI_VERSION,
-    cuda: { built: false, usable: false, reason: 'built without CUDA' },
+    cuda: cudaInfo(),
   };
   if (native.isaError) result.isaError = native.isaError.message;
   return result;

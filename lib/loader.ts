@@ -1,7 +1,11 @@
-// Native addon loader (lib): finds build/Release, build/Debug or prebuilds/<platform>-<arch>
-// through node-gyp-build, and on failure explains what it looked for (platform, arch, libc,
-// Node-API version), every path it tried, the underlying error and the fix. Also rejects an
-// invalid VLK_FORCE_ISA at load. Loaded once per module instance: ESM re-exports this CJS build.
+// Native addon loader (lib): the CUDA build (vlkernels_cuda.node in build/Release, or the optional
+// package @vlkernels/<platform>-<arch>-cuda) when one is present and VLK_CUDA is not 0, else the
+// CPU build (build/Release, build/Debug or prebuilds/<platform>-<arch> through node-gyp-build). A
+// CUDA build that fails to load (e.g. a libc or driver mismatch) falls back to the CPU build and
+// info().cuda.reason says why. When no CPU build loads either, the error explains what it looked
+// for (platform, arch, libc, Node-API version), every path it tried, the underlying error and the
+// fix. Also rejects an invalid VLK_FORCE_ISA at load. Loaded once per module instance: ESM
+// re-exports this CJS build.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FlatIndexSearchResult, MergeTopKResult, SearchResult } from './types';
@@ -14,6 +18,17 @@ export const NAPI_VERSION = 8;
 export interface NativeCancelToken {
   cancel(): void;
   readonly cancelled: boolean;
+}
+
+/** What the binding's cudaInfo() returns (native/binding/info.cpp, from cuda::device_info()). */
+export interface NativeCudaInfo {
+  built: boolean;
+  usable: boolean;
+  reason: string;
+  deviceCount: number;
+  runtimeVersion?: string;
+  driverVersion?: string;
+  device?: { name: string; computeCapability: string; memoryBytes: number; driverVersion: string; runtimeVersion: string };
 }
 
 /** What the binding's info() returns (lib/info.ts adds version and cuda). */
@@ -42,6 +57,10 @@ export interface NativeSearchOptions {
   threads?: number;
   exclude?: unknown;
   allow?: unknown;
+  /** 'cuda' | 'auto'; absent: 'cpu'. */
+  device?: string;
+  /** 'bf16'; absent: 'exact'. */
+  precision?: string;
 }
 
 /** Options of the binding's mergeTopK* as lib passes them (already validated). */
@@ -113,6 +132,7 @@ export interface NativeBinding {
   flatIndexFromBufferAsync(bytes: Uint8Array, progress?: Float64Array, token?: NativeCancelToken): Promise<NativeFlatIndex>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
+  cudaInfo(): NativeCudaInfo;
   setIsa(isa: string | null): void;
   _errorCodes(): string[];
 }
@@ -187,10 +207,76 @@ function loadError(cause: unknown): VlkError {
     ...tried.map((t) => `  ${t}`),
     `Prebuilds shipped in this package: ${shipped}.`,
     `Underlying error: ${cause instanceof Error ? cause.message.trim() : String(cause)}`,
+    ...(cudaAddon.reason ? [`CUDA build: ${cudaAddon.reason}.`] : []),
     'Fix: from a source checkout run "npm run build:all" (needs a C++17 compiler and python3), or install',
     'vlkernels on a platform it ships a prebuild for (see the list above).',
   ].join('\n');
   return new VlkError('ERR_VLK_LOAD', message, { cause });
+}
+
+/** The CUDA build's file name, in build/Release and in the optional platform package. */
+export const CUDA_ADDON_FILE = 'vlkernels_cuda.node';
+
+/** The optional package that ships the CUDA build for this platform, e.g. `@vlkernels/linux-x64-cuda`. */
+export const cudaPackageName = `@vlkernels/${process.platform}-${process.arch}-cuda`;
+
+/** What the loader did about the CUDA build (info().cuda reports it). */
+export interface CudaAddonState {
+  /** The CUDA build found (loaded, failed, skipped or mismatched), if any. */
+  path?: string;
+  /** The loaded binding is the CUDA build. */
+  loaded: boolean;
+  /** Why a CUDA build that was found is not the loaded one. */
+  reason?: string;
+}
+
+/** Set by loadBinding. */
+export const cudaAddon: CudaAddonState = { loaded: false };
+
+// The CUDA build, if any: a checkout's build/Release (npm run build:cuda), then the optional
+// platform package, whose version must equal this package's (the binding's API changes with it).
+function findCudaAddon(): { path: string; mismatch?: string } | undefined {
+  const local = join(packageRoot, 'build', 'Release', CUDA_ADDON_FILE);
+  if (existsSync(local)) return { path: local };
+  let pkgJson: string;
+  try {
+    pkgJson = require.resolve(`${cudaPackageName}/package.json`, { paths: [packageRoot] });
+  } catch {
+    return undefined;  // not installed (the usual case)
+  }
+  const file = join(dirname(pkgJson), CUDA_ADDON_FILE);
+  if (!existsSync(file)) return undefined;
+  try {
+    const version = (JSON.parse(readFileSync(pkgJson, 'utf8')) as { version?: string }).version;
+    if (version !== packageVersion) {
+      return { path: file, mismatch: `${cudaPackageName} ${String(version)} does not match vlkernels ${packageVersion}` };
+    }
+  } catch (err) {
+    return { path: file, mismatch: `${pkgJson}: ${(err as Error).message}` };
+  }
+  return { path: file };
+}
+
+// The CPU build: build/Release/vlkernels.node or build/Debug/vlkernels.node by name (so that a
+// vlkernels_cuda.node next to it is never taken for it), else node-gyp-build's search (prebuilds,
+// VLKERNELS_PREBUILD).
+function loadCpuBinding(): NativeBinding {
+  if (!process.env.VLKERNELS_PREBUILD) {
+    for (const config of ['Release', 'Debug']) {
+      const file = join(packageRoot, 'build', config, 'vlkernels.node');
+      if (existsSync(file)) return require(file) as NativeBinding;
+    }
+  }
+  const nodeGypBuild = require('node-gyp-build') as { (dir: string): NativeBinding; resolve(dir: string): string };
+  const file = nodeGypBuild.resolve(packageRoot);
+  if (file.endsWith(CUDA_ADDON_FILE)) {
+    throw new Error(`only the CUDA build ${file} was found, and no CPU build (vlkernels.node)`);
+  }
+  return require(file) as NativeBinding;
+}
+
+function errorText(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).trim().split('\n')[0];
 }
 
 /**
@@ -199,12 +285,29 @@ function loadError(cause: unknown): VlkError {
  * when VLK_FORCE_ISA names an unknown path or one this CPU lacks.
  */
 export function loadBinding(): NativeBinding {
-  let binding: NativeBinding;
-  try {
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-    binding = nodeGypBuild(packageRoot);
-  } catch (err) {
-    throw loadError(err);
+  let binding: NativeBinding | undefined;
+  const cuda = findCudaAddon();
+  if (cuda) {
+    cudaAddon.path = cuda.path;
+    if (process.env.VLK_CUDA === '0') {
+      cudaAddon.reason = `VLK_CUDA=0: the CUDA build ${cuda.path} was not loaded`;
+    } else if (cuda.mismatch) {
+      cudaAddon.reason = `the CUDA build ${cuda.path} was not loaded: ${cuda.mismatch}`;
+    } else {
+      try {
+        binding = require(cuda.path) as NativeBinding;
+        cudaAddon.loaded = true;
+      } catch (err) {
+        cudaAddon.reason = `the CUDA build ${cuda.path} failed to load (${errorText(err)}); using the CPU build`;
+      }
+    }
+  }
+  if (!binding) {
+    try {
+      binding = loadCpuBinding();
+    } catch (err) {
+      throw loadError(err);
+    }
   }
   const state = binding.info();
   if (state.isaError) {

@@ -2,7 +2,18 @@
 // searchSync (on this thread) or searchAsync (on the addon's pool; AbortSignal through a native
 // cancel token). Inputs are passed as zero-copy { data, rows, cols } views.
 import { atApi, fromNative, VlkError } from './errors';
-import { describe, isRecord, readFlag, readMatrix, readMetric, readSize, readThreads, shapeMatrix } from './args';
+import {
+  describe,
+  isRecord,
+  readDevice,
+  readFlag,
+  readMatrix,
+  readMetric,
+  readPrecision,
+  readSize,
+  readThreads,
+  shapeMatrix,
+} from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding, type NativeMatrix, type NativeSearchOptions } from './loader';
 import type { MatrixInput, SearchOptions, SearchResult } from './types';
@@ -46,8 +57,14 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
 
   const threads = readThreads(options.threads);
 
+  // Whether CUDA is usable is the binding's check (ERR_VLK_NO_DEVICE with the reason).
+  const device = readDevice(options.device);
+  const precision = readPrecision(options.precision, device);
+
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   const nativeOptions: NativeSearchOptions = threads === undefined ? { k, metric } : { k, metric, threads };
+  if (device !== 'cpu') nativeOptions.device = device;
+  if (precision !== 'exact') nativeOptions.precision = precision;
   // Filters are checked (types, lengths, ranges) and copied by the binding, whose messages name
   // the option and the numbers.
   if (options.exclude !== undefined) nativeOptions.exclude = options.exclude;
@@ -66,7 +83,8 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
  * @param queries - Q x D queries (a Float32Array with `options.dim`, or a view).
  * @param gallery - N x D gallery rows, same D.
  * @param options - `k` (1..N), `metric` ('ip' default, 'cosine', 'l2'), `dim`, `threads`, `signal`, `clamp`,
- *   and the filters `exclude` (rows a query must not return) and `allow` (rows any query may return).
+ *   the filters `exclude` (rows a query must not return) and `allow` (rows any query may return),
+ *   `device` ('cpu' default, 'cuda', 'auto') and `precision` ('exact' default, 'bf16' with 'cuda').
  * @returns `{ indices, scores, k, count, counts }`, row-major count x k; `counts[q]` < k only when a
  *   filter left query q fewer allowed rows (the rest of its row is index -1, score NaN).
  *
@@ -80,7 +98,9 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
  * @throws VlkError (as a rejection) with code ERR_VLK_TYPE (not a Float32Array / view, options not
  * an object), ERR_VLK_DIM_MISMATCH, ERR_VLK_SHAPE, ERR_VLK_INVALID_K, ERR_VLK_NON_FINITE (NaN or
  * Infinity in an input), ERR_VLK_EMPTY, ERR_VLK_INVALID_ARG (metric, threads, dim missing, detached
- * buffer, signal), ERR_VLK_UNSUPPORTED_ISA, ERR_VLK_OUT_OF_MEMORY; AbortError (code ABORT_ERR,
+ * buffer, signal, device, precision, a filter with device 'cuda'), ERR_VLK_UNSUPPORTED_ISA,
+ * ERR_VLK_OUT_OF_MEMORY (host, or GPU memory with device 'cuda'), ERR_VLK_NO_DEVICE (device 'cuda'
+ * where CUDA is not usable: the message gives `info().cuda.reason`); AbortError (code ABORT_ERR,
  * cause = signal.reason) when `signal` aborts.
  */
 export async function search(
@@ -109,8 +129,8 @@ export async function search(
  * const bestForQuery3 = indices[3 * k]; // row-major count x k
  * ```
  * @throws VlkError with code ERR_VLK_TYPE, ERR_VLK_DIM_MISMATCH, ERR_VLK_SHAPE, ERR_VLK_INVALID_K,
- * ERR_VLK_NON_FINITE, ERR_VLK_EMPTY, ERR_VLK_INVALID_ARG, ERR_VLK_UNSUPPORTED_ISA or
- * ERR_VLK_OUT_OF_MEMORY (see {@link search}).
+ * ERR_VLK_NON_FINITE, ERR_VLK_EMPTY, ERR_VLK_INVALID_ARG, ERR_VLK_UNSUPPORTED_ISA,
+ * ERR_VLK_OUT_OF_MEMORY or ERR_VLK_NO_DEVICE (see {@link search}).
  */
 export function searchSync(queries: MatrixInput, gallery: MatrixInput, options: SearchOptions): SearchResult {
   const prepared = atApi(() => prepare(queries, gallery, options, false), searchSync);

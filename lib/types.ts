@@ -5,6 +5,20 @@
 /** Similarity measure: inner product, cosine similarity, or squared Euclidean distance. */
 export type Metric = 'ip' | 'cosine' | 'l2';
 
+/**
+ * Where a search runs: `'cpu'` (the default), `'cuda'` (the GPU; `ERR_VLK_NO_DEVICE` naming the
+ * reason when CUDA is not usable here, see `info().cuda`), or `'auto'` (the GPU when it is usable
+ * and can take the call, otherwise the CPU, with identical results for `precision: 'exact'`).
+ */
+export type Device = 'cpu' | 'cuda' | 'auto';
+
+/**
+ * How the GPU scans: `'exact'` (default; results equal the CPU's, ids and scores) or `'bf16'`
+ * (bf16 tensor-core scores only, approximate like `torch.topk` on a bf16 matmul). `'bf16'`
+ * requires `device: 'cuda'`, so a result's precision never depends on the machine.
+ */
+export type Precision = 'exact' | 'bf16';
+
 /** A kernel path. `info().isas` lists the ones this CPU (and `VLK_FORCE_ISA`) allow. */
 export type IsaName = 'scalar' | 'avx2' | 'avx512';
 
@@ -56,6 +70,13 @@ export interface SearchOptions {
   signal?: AbortSignal;
   /** With `true`, k > N searches with k = N instead of failing. */
   clamp?: boolean;
+  /**
+   * `'cpu'` (default), `'cuda'` or `'auto'` (see {@link Device}). Filtered searches (`exclude`,
+   * `allow`) run on the CPU with `'auto'`; `'cuda'` rejects them when the GPU path cannot filter.
+   */
+  device?: Device;
+  /** `'exact'` (default) or `'bf16'` (approximate GPU scan; only with `device: 'cuda'`). */
+  precision?: Precision;
   /**
    * Gallery rows a query must not return, applied inside the scan (an excluded row never takes
    * an allowed row's place). An `Int32Array` with one row per query (`-1`: none), e.g. the
@@ -410,11 +431,50 @@ export interface FlatIndexSearchResult<Ids extends Float64Array | BigInt64Array 
   count: number;
 }
 
-/** Whether the CUDA backend is compiled in and usable. */
+/** The GPU the CUDA backend found (device 0). */
+export interface CudaDeviceInfo {
+  /** e.g. `'NVIDIA H100 80GB HBM3'`. */
+  name: string;
+  /** Compute capability, e.g. `'9.0'` (8.0 or newer is needed). */
+  computeCapability: string;
+  /** Device memory in bytes. */
+  memoryBytes: number;
+  /** CUDA version the installed driver supports, e.g. `'13.0'`. */
+  driverVersion: string;
+  /** CUDA runtime the addon was built with, e.g. `'13.0'`. */
+  runtimeVersion: string;
+}
+
+/**
+ * Whether the CUDA backend is compiled in and usable, and why not.
+ *
+ * @example
+ * ```ts
+ * const { cuda } = info();
+ * if (!cuda.usable) console.log(`CPU only: ${cuda.reason}`);
+ * else console.log(`${cuda.device?.name} (sm ${cuda.device?.computeCapability})`);
+ * ```
+ */
 export interface CudaInfo {
+  /** The loaded addon is the CUDA build (vlkernels_cuda.node). */
   built: boolean;
+  /** A GPU can run `device: 'cuda'` now. */
   usable: boolean;
+  /**
+   * Why not usable (empty when usable): 'built without CUDA (...)', 'no CUDA driver (...)', 'no
+   * CUDA device', 'CUDA driver too old: ...', why the CUDA build failed to load, or 'VLK_CUDA=0'.
+   */
   reason: string;
+  /** CUDA devices the driver reports (0 without a driver). */
+  deviceCount: number;
+  /** CUDA runtime the loaded CUDA build was compiled with, e.g. `'13.0'` (CUDA builds only). */
+  runtimeVersion?: string;
+  /** CUDA version the installed driver supports, e.g. `'13.0'` (when a driver was found). */
+  driverVersion?: string;
+  /** Device 0, when one was found. */
+  device?: CudaDeviceInfo;
+  /** The CUDA build's file, when one was found (loaded, or tried and failed, or skipped by VLK_CUDA=0). */
+  addonPath?: string;
 }
 
 /** What {@link info} reports about the loaded addon. */

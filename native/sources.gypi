@@ -34,7 +34,16 @@
       "native/binding/rerank.cpp",
       "native/binding/search.cpp"
     ],
-    "vlk_cuda_sources": [],
+    "vlk_cuda_sources": [
+      "native/cuda/common/device.cu",
+      "native/cuda/search/search.cu"
+    ],
+    "vlk_cuda_stub_sources": [
+      "native/cuda/cuda_stub.cpp"
+    ],
+    "vlk_cuda_test_sources": [
+      "test/native/cuda_smoke.cpp"
+    ],
     "vlk_native_test_sources": [
       "test/native/search_test.cpp",
       "test/native/search_quantized_test.cpp",
@@ -44,7 +53,8 @@
       "test/native/index_file_test.cpp"
     ],
     "vlk_include_dirs": [
-      "native/core"
+      "native/core",
+      "native"
     ],
     "vlk_common_flags": [
       "-O3",

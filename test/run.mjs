@@ -83,6 +83,14 @@ for (const [built, srcDir, re, fix] of [
     process.stdout.write(`warning: ${built} is older than ${srcDir}/ (${fix})\n`);
   }
 }
+// A CUDA build next to the CPU one is what the package loads (unless VLK_CUDA=0): say so.
+const cudaBuild = join(repoRoot, 'build', 'Release', 'vlkernels_cuda.node');
+if (existsSync(cudaBuild) && process.env.VLK_CUDA !== '0') {
+  const stale = newest(join(repoRoot, 'native'), /\.(cpp|hpp|h|cu|cuh)$/) > statSync(cudaBuild).mtimeMs;
+  process.stdout.write(
+    `note: the tests load the CUDA build build/Release/vlkernels_cuda.node${stale ? ', which is older than native/ (npm run build:cuda)' : ''}; VLK_CUDA=0 tests the CPU build\n`,
+  );
+}
 
 let passed = 0;
 let failed = 0;

@@ -1,7 +1,8 @@
 // Build inputs (test/sources.test.ts): native/sources.gypi is the single source list (every
 // native .cpp/.cu file in exactly one list, every listed path present, both builds read it, no
-// globs, no -march=native), ISA kernel files include nothing that could merge inline code across
-// ISAs, and the package manifest ships prebuilds without an install script.
+// globs, no -march=native), .cu files only in the CUDA list and the CPU build (binding.gyp) never
+// compiling them, ISA kernel files include nothing that could merge inline code across ISAs, and
+// the package manifest ships prebuilds without an install script.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -44,6 +45,8 @@ List('is plain JSON with the expected keys', () => {
     'vlk_avx512_sources',
     'vlk_binding_sources',
     'vlk_cuda_sources',
+    'vlk_cuda_stub_sources',
+    'vlk_cuda_test_sources',
     'vlk_native_test_sources',
     'vlk_include_dirs',
     'vlk_common_flags',
@@ -83,6 +86,32 @@ List('every listed source and include dir exists, and no path is listed twice', 
     if (!existsSync(join(repoRoot, dir))) problems.push(`vlk_include_dirs: ${dir} does not exist`);
   }
   assert.equal(problems, []);
+});
+
+List('CUDA: .cu files only in vlk_cuda_sources, the stub in its own list, binding.gyp CPU-only', () => {
+  const v = vars();
+  const problems: string[] = [];
+  for (const [key, list] of Object.entries(sourceLists())) {
+    for (const file of list) {
+      if (file.endsWith('.cu') && key !== 'vlk_cuda_sources') problems.push(`${key}: ${file} is a .cu file`);
+    }
+  }
+  for (const file of v.vlk_cuda_sources) {
+    if (!/^native\/cuda\/.+\.cu$/.test(file)) problems.push(`vlk_cuda_sources: ${file} is not native/cuda/**/*.cu`);
+  }
+  assert.ok(v.vlk_cuda_stub_sources.length > 0, 'a stub list');
+  for (const file of v.vlk_cuda_stub_sources) {
+    if (!/^native\/cuda\/[^/]+\.cpp$/.test(file)) problems.push(`vlk_cuda_stub_sources: ${file} is not native/cuda/*.cpp`);
+  }
+  assert.equal(problems, []);
+  const gyp = withoutComments(readText('binding.gyp'));
+  assert.not.match(gyp, /vlk_cuda_sources/, 'binding.gyp never compiles the CUDA sources (no nvcc)');
+  assert.match(gyp, /vlk_cuda_stub_sources/, 'binding.gyp links the stub');
+  assert.ok(v.vlk_include_dirs.includes('native'), 'native/ is an include dir ("cuda/common/cuda_api.hpp")');
+  const cmake = withoutComments(readText('CMakeLists.txt'));
+  for (const key of ['vlk_cuda_sources', 'vlk_cuda_stub_sources', 'vlk_cuda_test_sources']) {
+    assert.match(cmake, new RegExp(key), `CMakeLists.txt reads ${key}`);
+  }
 });
 
 List('ISA flags are per list: common flags carry no ISA or -march flag', () => {

@@ -36,6 +36,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::FlatIndexFromBufferAsync>("flatIndexFromBufferAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateCancelToken>("createCancelToken", napi_enumerable),
                              InstanceMethod<&Addon::Info>("info", napi_enumerable),
+                             InstanceMethod<&Addon::CudaInfo>("cudaInfo", napi_enumerable),
                              InstanceMethod<&Addon::SetIsa>("setIsa", napi_enumerable),
                              InstanceMethod<&Addon::ErrorCodes>("_errorCodes", napi_enumerable),
                          });
@@ -59,6 +60,7 @@ class Addon : public Napi::Addon<Addon> {
   }
   Napi::Value CreateCancelToken(const Napi::CallbackInfo& info) { return binding::CreateCancelToken(info, state_); }
   Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
+  Napi::Value CudaInfo(const Napi::CallbackInfo& info) { return binding::CudaInfo(info); }
   Napi::Value SetIsa(const Napi::CallbackInfo& info) { return binding::SetIsa(info); }
   Napi::Value ErrorCodes(const Napi::CallbackInfo& info) { return binding::ErrorCodes(info); }
 

@@ -6,10 +6,40 @@
 #include "common/cancel_token.hpp"
 #include "common/errors.hpp"
 #include "common/thread_pool.hpp"
+#include "cuda/common/cuda_api.hpp"
 #include "isa/isa.hpp"
 
 namespace vlk {
 namespace binding {
+
+namespace {
+
+// 13000 -> "13.0", 12020 -> "12.2" (CUDA's major * 1000 + minor * 10).
+std::string CudaVersion(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
+
+}  // namespace
+
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const cuda::DeviceInfo& d = cuda::device_info();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("built", d.built);
+  o.Set("usable", d.usable);
+  o.Set("reason", d.reason);
+  o.Set("deviceCount", d.device_count);
+  if (d.runtime_version > 0) o.Set("runtimeVersion", CudaVersion(d.runtime_version));
+  if (d.driver_version > 0) o.Set("driverVersion", CudaVersion(d.driver_version));
+  if (!d.name.empty()) {
+    Napi::Object dev = Napi::Object::New(env);
+    dev.Set("name", d.name);
+    dev.Set("computeCapability", std::to_string(d.cc_major) + "." + std::to_string(d.cc_minor));
+    dev.Set("memoryBytes", static_cast<double>(d.total_memory));
+    dev.Set("driverVersion", d.driver_version > 0 ? CudaVersion(d.driver_version) : std::string());
+    dev.Set("runtimeVersion", d.runtime_version > 0 ? CudaVersion(d.runtime_version) : std::string());
+    o.Set("device", dev);
+  }
+  return o;
+}
 
 Napi::Value Info(const Napi::CallbackInfo& info, AddonState& state) {
   Napi::Env env = info.Env();

@@ -17,6 +17,7 @@
 #include "common/errors.hpp"
 #include "common/thread_pool.hpp"
 #include "common/top_k_call.hpp"
+#include "cuda/common/cuda_api.hpp"
 #include "isa/isa.hpp"
 #include "search/search.hpp"
 
@@ -45,6 +46,9 @@ struct SearchCall {
   core::SearchArgs args;
   int threads = 1;
   std::shared_ptr<FilterData> filter;  // null: no filter
+  Device device = Device::kCpu;        // as requested (options.device)
+  cuda::Precision precision = cuda::Precision::kExact;
+  bool use_cuda = false;               // the backend it resolved to (ResolveDevice)
 };
 
 // options.exclude: Int32Array of Q rows (-1: none), or { offsets: Int32Array(Q + 1), rows }.
@@ -161,6 +165,8 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
   VLK_RETURN_IF_ERROR(ReadMetric(options.Get("metric"), &call->args.metric));
 
   VLK_RETURN_IF_ERROR(ReadThreads(options.Get("threads"), &call->threads));
+  VLK_RETURN_IF_ERROR(ReadDevice(options.Get("device"), &call->device));
+  VLK_RETURN_IF_ERROR(ReadPrecision(options.Get("precision"), call->device, &call->precision));
 
   call->args.queries = q;
   call->args.gallery = g;
@@ -179,7 +185,10 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
     }
     call->filter->Attach(&call->args.filter);
   }
-  return core::validate_search(call->args);
+  VLK_RETURN_IF_ERROR(core::validate_search(call->args));
+  // 'auto' sends filtered searches to the CPU; 'cuda' passes them on (the GPU path answers
+  // kInvalidArg when it cannot filter).
+  return ResolveDevice(call->device, !call->args.filter.active(), &call->use_cuda);
 }
 
 Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
@@ -193,15 +202,25 @@ Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
 
 }  // namespace
 
-// The core call both paths run; it owns its copy of the arguments and shares the filter data.
+// The core (or CUDA) call both paths run; it owns its copy of the arguments and shares the filter
+// data. With device 'auto', a call the GPU path cannot take (device memory, k or N beyond its
+// limits, the device gone) runs on the CPU instead; every output entry is rewritten then.
 static auto SearchRun(const SearchCall& call) {
-  return [args = call.args, filter = call.filter, threads = call.threads](Isa isa, const CancelFlag* cancel,
-                                                                           const TopKBuffers& b) {
+  return [args = call.args, filter = call.filter, threads = call.threads, use_cuda = call.use_cuda,
+          fallback = call.device == Device::kAuto,
+          precision = call.precision](Isa isa, const CancelFlag* cancel, const TopKBuffers& b) {
     core::SearchOut out;
     out.indices = b.indices;
     out.scores = b.scores;
     out.counts = b.counts;
-    return core::search(args, out, MakeContext(threads, isa, cancel));
+    const Context ctx = MakeContext(threads, isa, cancel);
+    if (use_cuda) {
+      Status s = cuda::search(args, out, ctx, precision);
+      const bool gpu_declined =
+          s.code == Code::kOutOfMemory || s.code == Code::kInvalidArg || s.code == Code::kNoDevice;
+      if (!fallback || !gpu_declined) return s;
+    }
+    return core::search(args, out, ctx);
   };
 }
 

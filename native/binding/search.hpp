@@ -1,5 +1,6 @@
 // Search entry points of the binding (binding): argument parsing into core views, output
-// allocation on the JS thread, then core::search on the JS thread (sync) or the pool (async).
+// allocation on the JS thread, then core::search (or cuda::search, per options.device and
+// options.precision) on the JS thread (sync) or the pool (async).
 #pragma once
 
 #include <napi.h>

@@ -277,6 +277,65 @@ Status ReadThreads(Napi::Value value, int* out) {
   return Status::Ok();
 }
 
+const char* DeviceName(Device device) {
+  switch (device) {
+    case Device::kCpu: return "cpu";
+    case Device::kCuda: return "cuda";
+    case Device::kAuto: return "auto";
+  }
+  return "cpu";
+}
+
+Status ReadDevice(Napi::Value value, Device* out) {
+  *out = Device::kCpu;
+  if (value.IsUndefined()) return Status::Ok();
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "cpu") {
+    *out = Device::kCpu;
+  } else if (name == "cuda") {
+    *out = Device::kCuda;
+  } else if (name == "auto") {
+    *out = Device::kAuto;
+  } else {
+    return Status(Code::kInvalidArg, "options.device: expected 'cpu', 'cuda' or 'auto', got " +
+                                         (value.IsString() ? "'" + name + "'" : Describe(value)));
+  }
+  return Status::Ok();
+}
+
+Status ReadPrecision(Napi::Value value, Device device, cuda::Precision* out) {
+  *out = cuda::Precision::kExact;
+  if (value.IsUndefined()) return Status::Ok();
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "exact") return Status::Ok();
+  if (name != "bf16") {
+    return Status(Code::kInvalidArg, "options.precision: expected 'exact' or 'bf16', got " +
+                                         (value.IsString() ? "'" + name + "'" : Describe(value)));
+  }
+  if (device != Device::kCuda) {
+    return Status(Code::kInvalidArg, std::string("options.precision: 'bf16' precision is for device 'cuda' "
+                                                 "(got device '") +
+                                         DeviceName(device) + "'); use precision 'exact' on the CPU");
+  }
+  *out = cuda::Precision::kBf16;
+  return Status::Ok();
+}
+
+Status ResolveDevice(Device requested, bool gpu_capable, bool* use_cuda) {
+  *use_cuda = false;
+  if (requested == Device::kCpu) return Status::Ok();
+  const cuda::DeviceInfo& device = cuda::device_info();
+  if (requested == Device::kCuda) {
+    if (!device.usable) {
+      return Status(Code::kNoDevice, "options.device: 'cuda' is not usable here: " + device.reason);
+    }
+    *use_cuda = true;
+    return Status::Ok();
+  }
+  *use_cuda = device.usable && gpu_capable;
+  return Status::Ok();
+}
+
 Status ReadQueriesAndGallery(Napi::Value queries, Napi::Value gallery, Napi::Object options,
                              MatrixArg* qa, MatrixArg* ga) {
   VLK_RETURN_IF_ERROR(ReadMatrix(queries, "queries", qa));

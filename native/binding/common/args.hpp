@@ -14,6 +14,7 @@
 
 #include "common/matrix.hpp"
 #include "common/status.hpp"
+#include "cuda/common/cuda_api.hpp"
 
 namespace vlk {
 namespace binding {
@@ -75,6 +76,25 @@ Status ReadMetric(Napi::Value value, core::Metric* out);
 /// options.threads: undefined is the pool size; otherwise an integer >= 1 (kInvalidArg), capped
 /// at 65536 so the int conversion stays exact.
 Status ReadThreads(Napi::Value value, int* out);
+
+/// options.device: where an operation runs.
+enum class Device { kCpu, kCuda, kAuto };
+
+/// "cpu", "cuda", "auto".
+const char* DeviceName(Device device);
+
+/// options.device: undefined is 'cpu'; otherwise 'cpu' | 'cuda' | 'auto' (kInvalidArg).
+Status ReadDevice(Napi::Value value, Device* out);
+
+/// options.precision: undefined is 'exact'; otherwise 'exact' | 'bf16' (kInvalidArg). 'bf16' is a
+/// GPU scan: only with device 'cuda' (kInvalidArg naming the device otherwise, 'auto' included, so
+/// that a result's precision never depends on the machine).
+Status ReadPrecision(Napi::Value value, Device device, cuda::Precision* out);
+
+/// The backend a call runs on. 'cpu': the CPU. 'cuda': the GPU, or kNoDevice naming
+/// cuda::device_info().reason when CUDA is not usable here. 'auto': the GPU when it is usable and
+/// `gpu_capable` (the call has no feature the GPU path lacks, e.g. filters), else the CPU.
+Status ResolveDevice(Device requested, bool gpu_capable, bool* use_cuda);
 
 /// The shared first step of every queries-against-gallery operation: both matrices read (and
 /// split by options.dim when plain), non-empty, same dim. Errors as ReadMatrix / ShapeMatrix, plus

@@ -22,6 +22,7 @@ namespace vlk {
   X(kAborted, "ABORT_ERR")                             \
   X(kIo, "ERR_VLK_IO")                                 \
   X(kCorrupt, "ERR_VLK_CORRUPT")                       \
+  X(kNoDevice, "ERR_VLK_NO_DEVICE")                    \
   X(kInternal, "ERR_VLK_INTERNAL")
 
 enum class Code {
