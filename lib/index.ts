@@ -4,6 +4,8 @@
 // loads the native addon once (see loader.ts); the ESM entry re-exports this module, so both share
 // that one instance.
 export { search, searchSync } from './search';
+export { tokenMaxSearch, tokenMaxSearchSync } from './token_max_search';
+export type { TokenGalleryInput, TokenMaxSearchOptions } from './token_max_search';
 export { mergeTopK, mergeTopKSync } from './merge_top_k';
 export { rerank, rerankSync } from './rerank';
 export { FlatIndex } from './flat_index';

@@ -57,6 +57,8 @@ export interface NativeSearchOptions {
   threads?: number;
   exclude?: unknown;
   allow?: unknown;
+  /** Rows per item (token-max search); absent: 1. */
+  tokens?: number;
   /** 'cuda' | 'auto'; absent: 'cpu'. */
   device?: string;
   /** 'bf16'; absent: 'exact'. */

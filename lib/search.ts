@@ -41,8 +41,18 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
     throw new VlkError('ERR_VLK_DIM_MISMATCH', `queries have ${q.cols} columns but gallery has ${g.cols}`);
   }
 
+  let tokens = 1;
+  if (options.tokens !== undefined) {
+    tokens = readSize(options.tokens, 'options.tokens');
+    if (tokens < 1 || g.rows % tokens !== 0) {
+      throw new VlkError(
+        'ERR_VLK_SHAPE',
+        `gallery: ${g.rows} rows are not a whole number of items of ${tokens} tokens (options.tokens)`,
+      );
+    }
+  }
   const clamp = readFlag(options.clamp, 'options.clamp', false);
-  const n = g.rows;
+  const n = g.rows / tokens;
   const rawK = options.k;
   const range = `is not an integer in 1..N (N = ${n})`;
   if (typeof rawK !== 'number') throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${describe(rawK)} ${range}`);
@@ -63,6 +73,7 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
 
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   const nativeOptions: NativeSearchOptions = threads === undefined ? { k, metric } : { k, metric, threads };
+  if (tokens !== 1) nativeOptions.tokens = tokens;
   if (device !== 'cpu') nativeOptions.device = device;
   if (precision !== 'exact') nativeOptions.precision = precision;
   // Filters are checked (types, lengths, ranges) and copied by the binding, whose messages name

@@ -60,6 +60,12 @@ export type MatrixInput = Float32Array | MatrixView | MatrixDimsView;
 export interface SearchOptions {
   /** Results per query, an integer in 1..N (N = gallery rows); k > N is an error unless `clamp`. */
   k: number;
+  /**
+   * Token-max search: the gallery holds items of `tokens` consecutive rows (e.g. 32 Q-Former tokens
+   * per image); an item's score is the best of its rows' (max similarity, min l2 distance), and
+   * `k`, `indices`, `exclude` and `allow` refer to items. Default 1. See {@link tokenMaxSearch}.
+   */
+  tokens?: number;
   /** Similarity measure, default `'ip'`. */
   metric?: Metric;
   /** Row length; required when an input is a plain Float32Array. */

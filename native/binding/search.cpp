@@ -142,21 +142,32 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
   const MatrixView<const float>& q = call->queries.view;
   const MatrixView<const float>& g = call->gallery.view;
 
+  // options.tokens (token-max search): items of `tokens` consecutive gallery rows.
+  int64_t tokens = 1;
+  if (!options.Get("tokens").IsUndefined()) {
+    VLK_RETURN_IF_ERROR(ReadSize(options.Get("tokens"), "options.tokens", &tokens));
+    if (tokens < 1 || g.rows % tokens != 0) {
+      return Status(Code::kShape, "gallery: " + std::to_string(g.rows) + " rows are not a whole number of items of " +
+                                      std::to_string(tokens) + " tokens (options.tokens)");
+    }
+  }
+  call->args.tokens = tokens;
+  const int64_t items = g.rows / tokens;
   bool clamp = false;
   VLK_RETURN_IF_ERROR(ReadFlag(options.Get("clamp"), "options.clamp", false, &clamp));
-  const std::string range = " is not an integer in 1..N (N = " + std::to_string(g.rows) + ")";
+  const std::string range = " is not an integer in 1..N (N = " + std::to_string(items) + ")";
   Napi::Value k_value = options.Get("k");
   if (!k_value.IsNumber()) return Status(Code::kInvalidK, "options.k: " + Describe(k_value) + range);
   const double k = k_value.As<Napi::Number>().DoubleValue();
   if (!std::isfinite(k) || std::floor(k) != k || k < 1) {
     return Status(Code::kInvalidK, "options.k: " + FormatNumber(k) + range);
   }
-  if (k > static_cast<double>(g.rows)) {
+  if (k > static_cast<double>(items)) {
     if (!clamp) {
       return Status(Code::kInvalidK, "options.k: " + FormatNumber(k) + range +
                                          "; pass clamp: true to search with k = N");
     }
-    call->args.k = g.rows;
+    call->args.k = items;
   } else {
     call->args.k = static_cast<int64_t>(k);
   }
@@ -179,7 +190,7 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
       if (!exclude_value.IsUndefined()) {
         VLK_RETURN_IF_ERROR(ReadExclude(exclude_value, q.rows, call->filter.get()));
       }
-      if (!allow_value.IsUndefined()) VLK_RETURN_IF_ERROR(ReadAllow(allow_value, g.rows, call->filter.get()));
+      if (!allow_value.IsUndefined()) VLK_RETURN_IF_ERROR(ReadAllow(allow_value, items, call->filter.get()));
     } catch (const std::bad_alloc&) {
       return Status(Code::kOutOfMemory, "out of memory reading the filter");
     }
@@ -188,7 +199,7 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
   VLK_RETURN_IF_ERROR(core::validate_search(call->args));
   // 'auto' sends filtered searches to the CPU; 'cuda' passes them on (the GPU path answers
   // kInvalidArg when it cannot filter).
-  return ResolveDevice(call->device, !call->args.filter.active(), &call->use_cuda);
+  return ResolveDevice(call->device, !call->args.filter.active() && tokens == 1, &call->use_cuda);
 }
 
 Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {

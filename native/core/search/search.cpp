@@ -69,6 +69,15 @@ void best_sorted(std::vector<Cand>& c, size_t keep) {
   std::sort(c.begin(), c.end(), std::greater<Cand>());
 }
 
+// Token-max search: keeps one entry per item, its best (several tokens of one item may have
+// entered a list).
+void dedupe_items(std::vector<Cand>& c) {
+  std::sort(c.begin(), c.end(), [](Cand a, Cand b) {
+    return cand_idx(a) != cand_idx(b) ? cand_idx(a) < cand_idx(b) : a > b;
+  });
+  c.erase(std::unique(c.begin(), c.end(), [](Cand a, Cand b) { return cand_idx(a) == cand_idx(b); }), c.end());
+}
+
 // Per-chunk, read-only query data shared by every part.
 struct ChunkQueries {
   int64_t q0 = 0;                  // first query of the chunk
@@ -126,6 +135,10 @@ struct Part {
 
   void cut_to_k(int64_t q) {
     std::vector<Cand>& c = cands[static_cast<size_t>(q)];
+    if (args->tokens > 1) {
+      dedupe_items(c);
+      if (static_cast<int64_t>(c.size()) < k) return;  // fewer than k distinct items so far
+    }
     std::nth_element(c.begin(), c.begin() + (k - 1), c.end(), std::greater<Cand>());
     kth[static_cast<size_t>(q)] = c[static_cast<size_t>(k - 1)];
     c.resize(static_cast<size_t>(k));  // nth_element put the k best first
@@ -140,16 +153,17 @@ struct Part {
       const int j = __builtin_ctz(lanes);
       lanes &= lanes - 1;
       if (!(keys[j] > t)) continue;  // the threshold rose since the kernel's test
-      if (filtered && !allowed(q, row0 + j)) continue;
+      const int64_t item = args->tokens > 1 ? (row0 + j) / args->tokens : row0 + j;
+      if (filtered && !allowed(q, item)) continue;
       Cand cand;
       if (metric == Metric::kL2) {
         const SearchArgs& a = *args;
         const double dist = l2_exact(a.queries.row(cq->q0 + q_begin + q), a.gallery.row(row0 + j),
                                      a.gallery.cols);
-        cand = make_cand(static_cast<float>(-dist), row0 + j);
+        cand = make_cand(static_cast<float>(-dist), item);
         if (cand <= kth[static_cast<size_t>(q)]) continue;  // cannot enter the top k
       } else {
-        cand = make_cand(keys[j], row0 + j);
+        cand = make_cand(keys[j], item);
       }
       c.push_back(cand);
       if (c.size() >= cap) {
@@ -181,7 +195,10 @@ struct Part {
 
   // Leaves each query's list sorted best first, at most k long.
   void finish() {
-    for (auto& c : cands) best_sorted(c, static_cast<size_t>(k));
+    for (auto& c : cands) {
+      if (args->tokens > 1) dedupe_items(c);
+      best_sorted(c, static_cast<size_t>(k));
+    }
   }
 };
 
@@ -210,11 +227,11 @@ Status prepare_chunk(const SearchArgs& args, const SearchKernels& kern, int64_t 
       const int32_t* b = args.filter.exclude_rows + off[q0 + q];
       const int32_t* e = args.filter.exclude_rows + off[q0 + q + 1];
       for (const int32_t* p = b; p != e; ++p) {
-        if (*p < 0 || *p >= args.gallery.rows) {
+        if (*p < 0 || *p >= args.gallery.rows / args.tokens) {
           return Status(Code::kInvalidArg, "exclude: query " + std::to_string(q0 + q) +
                                                " lists row " + std::to_string(*p) +
                                                ", outside 0.." +
-                                               std::to_string(args.gallery.rows - 1));
+                                               std::to_string(args.gallery.rows / args.tokens - 1));
         }
       }
       const size_t start = cq->excl.size();
@@ -446,6 +463,11 @@ Status validate_search(const SearchArgs& a) {
     return Status(Code::kShape, "gallery: " + std::to_string(g.rows) +
                                     " rows exceed the int32 index range");
   }
+  if (a.tokens < 1 || g.rows % a.tokens != 0) {
+    return Status(Code::kShape, "gallery: " + std::to_string(g.rows) + " rows are not a whole number of items of " +
+                                    std::to_string(a.tokens) + " tokens");
+  }
+  const int64_t items = g.rows / a.tokens;
   if (a.filter.exclude_offsets != nullptr) {
     const int64_t* off = a.filter.exclude_offsets;
     if (off[0] < 0) {
@@ -463,9 +485,9 @@ Status validate_search(const SearchArgs& a) {
       return Status(Code::kInvalidArg, "exclude: offsets given without rows");
     }
   }
-  if (a.k < 1 || a.k > g.rows) {
-    return Status(Code::kInvalidK, "k: " + std::to_string(a.k) + " is not in 1.." +
-                                       std::to_string(g.rows) + " (gallery rows)");
+  if (a.k < 1 || a.k > items) {
+    return Status(Code::kInvalidK, "k: " + std::to_string(a.k) + " is not in 1.." + std::to_string(items) +
+                                       (a.tokens > 1 ? " (gallery items)" : " (gallery rows)"));
   }
   return Status::Ok();
 }
@@ -595,6 +617,7 @@ Status search(const SearchArgs& args, const SearchOut& out, const Context& ctx) 
               const auto& c = parts[static_cast<size_t>(s * gparts + p)]->cands[static_cast<size_t>(q)];
               scratch.insert(scratch.end(), c.begin(), c.end());
             }
+            if (args.tokens > 1) dedupe_items(scratch);  // an item's tokens may span two parts
             best_sorted(scratch, static_cast<size_t>(k));
             list = &scratch;
           }

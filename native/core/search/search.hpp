@@ -40,6 +40,10 @@ struct SearchArgs {
   int64_t k = 0;                    // 1 <= k <= N
   Metric metric = Metric::kInnerProduct;
   SearchFilter filter;              // optional
+  /// Rows per item (token-max search, see compose/token_max_search.hpp): the gallery holds
+  /// N / tokens items of `tokens` consecutive rows, an item's key is the best of its rows', and
+  /// indices, k, filters (exclude rows, allow bits) and ties refer to items. 1: every row an item.
+  int64_t tokens = 1;
 };
 
 struct SearchOut {
