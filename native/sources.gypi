@@ -3,9 +3,11 @@
     "vlk_core_sources": [
       "native/core/common/status.cpp",
       "native/core/common/thread_pool.cpp",
+      "native/core/compose/token_max_similarity.cpp",
       "native/core/index/flat_index.cpp",
       "native/core/index/index_file.cpp",
       "native/core/isa/cpuid.cpp",
+      "native/core/losses/info_nce.cpp",
       "native/core/search/merge_top_k.cpp",
       "native/core/search/rerank.cpp",
       "native/core/search/search.cpp",
@@ -46,6 +48,7 @@
     ],
     "vlk_native_test_sources": [
       "test/native/search_test.cpp",
+      "test/native/two_hop_test.cpp",
       "test/native/search_quantized_test.cpp",
       "test/native/merge_top_k_test.cpp",
       "test/native/rerank_test.cpp",
