@@ -8,6 +8,7 @@
       "native/core/index/index_file.cpp",
       "native/core/isa/cpuid.cpp",
       "native/core/losses/info_nce.cpp",
+      "native/core/losses/prototype_alignment.cpp",
       "native/core/search/merge_top_k.cpp",
       "native/core/search/rerank.cpp",
       "native/core/search/search.cpp",

@@ -12,6 +12,7 @@
 #include "common/thread_pool.hpp"
 #include "compose/token_max_similarity.hpp"
 #include "losses/info_nce.hpp"
+#include "losses/prototype_alignment.hpp"
 #include "test_util.hpp"
 #include "vlk_test.hpp"
 
@@ -203,4 +204,42 @@ VLK_TEST(two_hop_kernels_reject_bad_input) {
   n.scale = 1;
   n.label_smoothing = 1.0;
   VLK_CHECK(vlk::core::info_nce(n, &out, ctx2()).code == Code::kInvalidArg);
+}
+
+VLK_TEST(prototype_alignment_forward_and_backward) {
+  for (const int64_t b : {int64_t{1}, int64_t{4}}) {
+    const int64_t k = 3, kt = 5, d = 7;
+    Rng rng(static_cast<uint64_t>(b + 900));
+    std::vector<float> p(static_cast<size_t>(b * k * d)), t(static_cast<size_t>(b * kt * d)), dp(p.size());
+    for (auto& x : p) x = rng.uniform();
+    for (auto& x : t) x = rng.uniform();
+    std::vector<double> p64(p.begin(), p.end());
+    auto ref = [&]() {
+      double s = 0;
+      for (int64_t i = 0; i < b; ++i) {
+        for (int64_t c = 0; c < d; ++c) {
+          double mp = 0, mt = 0;
+          for (int64_t j = 0; j < k; ++j) mp += p64[static_cast<size_t>((i * k + j) * d + c)];
+          for (int64_t j = 0; j < kt; ++j) mt += t[static_cast<size_t>((i * kt + j) * d + c)];
+          s += std::pow(mp / k - mt / kt, 2);
+        }
+      }
+      return s / double(b * d);
+    };
+    vlk::core::PrototypeAlignmentArgs a{p.data(), t.data(), b, k, kt, d};
+    double loss = 0;
+    VLK_CHECK(vlk::core::prototype_alignment(a, &loss, dp.data()).ok());
+    VLK_CHECK(std::fabs(loss - ref()) < 1e-12 * (1 + loss));
+    std::vector<double> num(p.size());
+    for (size_t i = 0; i < p.size(); ++i) {
+      const double x = p64[i];
+      p64[i] = x + 1e-5;
+      const double lp = ref();
+      p64[i] = x - 1e-5;
+      const double lm = ref();
+      p64[i] = x;
+      num[i] = (lp - lm) / 2e-5;
+    }
+    VLK_CHECK(rel_err(num, dp) < 1e-3) << rel_err(num, dp);
+  }
 }
