@@ -7,6 +7,8 @@
       "native/core/index/flat_index.cpp",
       "native/core/index/index_file.cpp",
       "native/core/isa/cpuid.cpp",
+      "native/core/linalg/gemm.cpp",
+      "native/core/linalg/gemm_kernel_scalar.cpp",
       "native/core/losses/info_nce.cpp",
       "native/core/losses/prototype_alignment.cpp",
       "native/core/search/merge_top_k.cpp",
@@ -17,10 +19,12 @@
       "native/core/search/search_kernel_scalar.cpp"
     ],
     "vlk_avx2_sources": [
+      "native/core/linalg/gemm_kernel_avx2.cpp",
       "native/core/search/search_kernel_avx2.cpp",
       "native/core/search/search_quantized_kernel_avx2.cpp"
     ],
     "vlk_avx512_sources": [
+      "native/core/linalg/gemm_kernel_avx512.cpp",
       "native/core/search/search_kernel_avx512.cpp",
       "native/core/search/search_quantized_kernel_avx512.cpp"
     ],
@@ -50,6 +54,7 @@
     "vlk_native_test_sources": [
       "test/native/search_test.cpp",
       "test/native/two_hop_test.cpp",
+      "test/native/gemm_test.cpp",
       "test/native/search_quantized_test.cpp",
       "test/native/merge_top_k_test.cpp",
       "test/native/rerank_test.cpp",

@@ -1,0 +1,107 @@
+// Dense fp32 matrix multiply (core/linalg). See gemm.hpp. Blocking: columns of C in NC-wide
+// blocks (one pool task each), K in KC-deep slices, rows in MC-tall slices; per (KC, NC) the task
+// packs op(B) into NR-wide panels, per (MC, KC) op(A) into MR-tall panels, then runs the tile
+// kernel over the panels, adding the slices' partial products to C in k order.
+#include "linalg/gemm.hpp"
+
+#include <algorithm>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "isa/isa.hpp"
+#include "linalg/gemm_kernel.hpp"
+
+namespace vlk {
+namespace core {
+
+namespace {
+
+constexpr int64_t kKc = 256;
+constexpr int64_t kMc = 96;
+constexpr int64_t kNc = 512;
+
+const GemmKernels& kernels(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return gemm_kernels_avx512();
+    case Isa::kAvx2: return gemm_kernels_avx2();
+    case Isa::kScalar: break;
+  }
+  return gemm_kernels_scalar();
+}
+
+float at_a(const GemmArgs& g, int64_t i, int64_t p) { return g.trans_a ? g.a[p * g.lda + i] : g.a[i * g.lda + p]; }
+float at_b(const GemmArgs& g, int64_t p, int64_t j) { return g.trans_b ? g.b[j * g.ldb + p] : g.b[p * g.ldb + j]; }
+
+}  // namespace
+
+Status gemm(const GemmArgs& g, const Context& ctx) {
+  if (g.m < 0 || g.n < 0 || g.k < 0) return Status(Code::kInvalidArg, "gemm: negative size");
+  if (g.m == 0 || g.n == 0) return Status::Ok();
+  if (g.c == nullptr || g.ldc < g.n) return Status(Code::kInvalidArg, "gemm: C is null or ldc < n");
+  if (g.k > 0) {
+    if (g.a == nullptr || g.lda < (g.trans_a ? g.m : g.k)) return Status(Code::kInvalidArg, "gemm: A is null or lda is short");
+    if (g.b == nullptr || g.ldb < (g.trans_b ? g.k : g.n)) return Status(Code::kInvalidArg, "gemm: B is null or ldb is short");
+  }
+  const GemmKernels& kern = kernels(ctx.isa);
+  const int mr = kern.mr, nr = kern.nr;
+  const int64_t nblocks = (g.n + kNc - 1) / kNc;
+  bool oom = false;
+  auto task = [&](int64_t jb) {
+    const int64_t j0 = jb * kNc, nc = std::min(kNc, g.n - j0);
+    // C *= beta first (beta == 0: cleared without reading, so NaN garbage cannot leak).
+    for (int64_t i = 0; i < g.m; ++i) {
+      float* ci = g.c + i * g.ldc + j0;
+      for (int64_t j = 0; j < nc; ++j) ci[j] = g.beta == 0.0f ? 0.0f : g.beta * ci[j];
+    }
+    if (g.k == 0 || g.alpha == 0.0f) return;
+    std::vector<float> bp, ap;
+    try {
+      bp.resize(static_cast<size_t>(((nc + nr - 1) / nr) * nr * kKc));
+      ap.resize(static_cast<size_t>(((kMc + mr - 1) / mr) * mr * kKc));
+    } catch (const std::bad_alloc&) {
+      oom = true;
+      return;
+    }
+    std::vector<float> tmp(static_cast<size_t>(mr * nr));
+    for (int64_t p0 = 0; p0 < g.k; p0 += kKc) {
+      const int64_t kc = std::min(kKc, g.k - p0);
+      // Pack op(B)[p0 .. p0+kc, j0 .. j0+nc] into NR-wide panels, alpha folded in.
+      for (int64_t jp = 0; jp < nc; jp += nr) {
+        float* dst = bp.data() + (jp / nr) * nr * kc;
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int j = 0; j < nr; ++j) {
+            dst[p * nr + j] = jp + j < nc ? g.alpha * at_b(g, p0 + p, j0 + jp + j) : 0.0f;
+          }
+        }
+      }
+      for (int64_t i0 = 0; i0 < g.m; i0 += kMc) {
+        const int64_t mc = std::min(kMc, g.m - i0);
+        for (int64_t ip = 0; ip < mc; ip += mr) {
+          float* dst = ap.data() + (ip / mr) * mr * kc;
+          for (int64_t p = 0; p < kc; ++p) {
+            for (int i = 0; i < mr; ++i) dst[p * mr + i] = ip + i < mc ? at_a(g, i0 + ip + i, p0 + p) : 0.0f;
+          }
+        }
+        for (int64_t ip = 0; ip < mc; ip += mr) {
+          const int rows = static_cast<int>(std::min<int64_t>(mr, mc - ip));
+          for (int64_t jp = 0; jp < nc; jp += nr) {
+            const int cols = static_cast<int>(std::min<int64_t>(nr, nc - jp));
+            kern.tile(ap.data() + (ip / mr) * mr * kc, bp.data() + (jp / nr) * nr * kc, kc,
+                      g.c + (i0 + ip) * g.ldc + j0 + jp, g.ldc, rows, cols, true);
+          }
+        }
+      }
+    }
+  };
+  if (ctx.pool != nullptr && ctx.threads > 1 && nblocks > 1) {
+    ctx.pool->parallel_for(nblocks, ctx.threads, task);
+  } else {
+    for (int64_t jb = 0; jb < nblocks; ++jb) task(jb);
+  }
+  if (oom) return Status(Code::kOutOfMemory, "gemm: out of memory for packing buffers");
+  return Status::Ok();
+}
+
+}  // namespace core
+}  // namespace vlk
