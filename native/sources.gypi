@@ -3,6 +3,7 @@
     "vlk_core_sources": [
       "native/core/common/status.cpp",
       "native/core/common/thread_pool.cpp",
+      "native/core/compose/combiner.cpp",
       "native/core/compose/token_max_similarity.cpp",
       "native/core/index/flat_index.cpp",
       "native/core/index/index_file.cpp",
@@ -54,6 +55,7 @@
     "vlk_native_test_sources": [
       "test/native/search_test.cpp",
       "test/native/two_hop_test.cpp",
+      "test/native/combiner_test.cpp",
       "test/native/gemm_test.cpp",
       "test/native/search_quantized_test.cpp",
       "test/native/merge_top_k_test.cpp",
