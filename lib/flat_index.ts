@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
 import { atApi, fromNative, VlkError } from './errors';
-import { describe, isRecord, readMatrix, readMetric, readThreads, shapeMatrix } from './args';
+import { describe, isRecord, readDevice, readMatrix, readMetric, readPrecision, readThreads, shapeMatrix } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { readId, readIds, readRows } from './ids';
 import {
@@ -16,6 +16,7 @@ import {
   type NativeMatrix,
 } from './loader';
 import type {
+  Device,
   FlatIndexAddResult,
   FlatIndexLoadOptions,
   FlatIndexSaveOptions,
@@ -39,7 +40,7 @@ interface PreparedSearch {
 }
 
 // Check order (and so the code for an input with several faults) matches native/binding/flat_index.cpp.
-function prepareSearch(queries: unknown, options: unknown, dim: number, async: boolean): PreparedSearch {
+function prepareSearch(queries: unknown, options: unknown, dim: number, async: boolean, device: 'cpu' | 'cuda'): PreparedSearch {
   if (!isRecord(options)) {
     throw new VlkError('ERR_VLK_TYPE', `options: expected an object such as { k: 10 }, got ${describe(options)}`);
   }
@@ -52,10 +53,12 @@ function prepareSearch(queries: unknown, options: unknown, dim: number, async: b
   }
   const threads = readThreads(options.threads);
   const filter = readFilter(options.filter, q.rows);
+  const precision = readPrecision(options.precision, device);
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   const native: NativeFlatIndexSearchOptions = { k };
   if (threads !== undefined) native.threads = threads;
   if (filter !== undefined) native.filter = filter;
+  if (precision !== 'exact') native.precision = precision;
   return { queries: q, options: native, signal };
 }
 
@@ -141,7 +144,7 @@ function readFilter(value: unknown, queries: number): NativeFlatIndexFilter | un
  * ```
  */
 // Set while FlatIndex.load / fromBuffer wrap a native index the binding built: the constructor
-// takes it instead of creating one.
+// takes it instead of creating one (and moves it to options.device).
 let adopting: NativeFlatIndex | null = null;
 
 function readPath(path: unknown, name = 'path'): string {
@@ -243,6 +246,19 @@ export class FlatIndex implements Disposable {
    * @throws Nothing.
    */
   readonly approximate: boolean;
+  /**
+   * Where searches run, as resolved when the index was made: `'cuda'` (a copy of the live vectors
+   * resident on the GPU, see {@link FlatIndexOptions.device}) or `'cpu'` (the default, and what
+   * `device: 'auto'` gives without a usable GPU or with bf16/i8 storage). Readable after close().
+   *
+   * @example
+   * ```ts
+   * const index = new FlatIndex({ dim: 512, device: 'auto' });
+   * console.log(`searching on ${index.device}`); // 'cuda' on a GPU machine, else 'cpu'
+   * ```
+   * @throws Nothing.
+   */
+  readonly device: 'cpu' | 'cuda';
   #native: NativeFlatIndex | null;
 
   /**
@@ -250,18 +266,22 @@ export class FlatIndex implements Disposable {
    *
    * @param options - `dim` (an integer in 1..2^31 - 1; i8: up to 65536), `metric` ('ip' default,
    *   'cosine', 'l2'), `storage` ('f32' default, 'bf16', 'i8': see {@link FlatIndexStorage}),
-   *   `approximate` (bf16/i8: keep codes only, default false).
+   *   `approximate` (bf16/i8: keep codes only, default false), `device` ('cpu' default, 'cuda',
+   *   'auto': see {@link FlatIndexOptions.device}).
    *
    * @example
    * ```ts
    * const index = new FlatIndex({ dim: 384, metric: 'l2' });
+   * const onGpu = new FlatIndex({ dim: 512, metric: 'cosine', device: 'cuda' });
    * ```
    * @throws VlkError with code ERR_VLK_TYPE (options not an object, approximate not a boolean),
-   * ERR_VLK_INVALID_ARG (dim not an integer in 1..2^31 - 1 or above 65536 for i8, unknown metric or
-   * storage, approximate with f32), ERR_VLK_OUT_OF_MEMORY.
+   * ERR_VLK_INVALID_ARG (dim not an integer in 1..2^31 - 1 or above 65536 for i8, unknown metric,
+   * storage or device, approximate with f32, device 'cuda' with bf16/i8 storage),
+   * ERR_VLK_NO_DEVICE (device 'cuda' where CUDA is not usable: the message gives the reason, as
+   * `info().cuda.reason`), ERR_VLK_OUT_OF_MEMORY.
    */
   constructor(options: FlatIndexOptions) {
-    const { dim, metric, storage, approximate } = atApi(() => {
+    const { dim, metric, storage, approximate, device } = atApi(() => {
       if (!isRecord(options)) {
         throw new VlkError('ERR_VLK_TYPE', `options: expected an object such as { dim: 512 }, got ${describe(options)}`);
       }
@@ -289,21 +309,32 @@ export class FlatIndex implements Disposable {
       if (storage === 'i8' && d > 65536) {
         throw new VlkError('ERR_VLK_INVALID_ARG', `options.dim: ${d} exceeds 65536, the largest i8 storage takes`);
       }
-      return { dim: d, metric: m as Metric, storage: storage as FlatIndexStorage, approximate };
+      const device = readDevice(options.device);
+      if (device === 'cuda' && storage !== 'f32') {
+        throw new VlkError(
+          'ERR_VLK_INVALID_ARG',
+          `options.device: 'cuda' needs storage 'f32' (got '${storage}'): the GPU scans its own bf16 codes of the fp32 rows`,
+        );
+      }
+      return { dim: d, metric: m as Metric, storage: storage as FlatIndexStorage, approximate, device };
     }, FlatIndex);
     this.dim = dim;
     this.metric = metric;
     this.storage = storage;
     this.approximate = approximate;
-    if (adopting !== null) {
-      this.#native = adopting;
-      return;
-    }
+    let native: NativeFlatIndex;
     try {
-      this.#native = binding.createFlatIndex(dim, metric, storage, approximate);
+      if (adopting !== null) {
+        native = adopting;
+        if (device !== 'cpu') native.setDevice(device);
+      } else {
+        native = binding.createFlatIndex(dim, metric, storage, approximate, device);
+      }
     } catch (err) {
       throw fromNative(err, FlatIndex);
     }
+    this.#native = native;
+    this.device = native.describe().device;
   }
 
   // The native index, or the "index is closed" error.
@@ -482,7 +513,9 @@ export class FlatIndex implements Disposable {
    *
    * @param queries - Q x dim (a Float32Array of Q * dim values, or a view with cols = dim). Read in
    *   place: do not mutate or transfer it until the promise settles.
-   * @param options - `k` (results per query, 1..2^31 - 1; k > size pads), `threads`, `signal`.
+   * @param options - `k` (results per query, 1..2^31 - 1; k > size pads), `threads`, `filter`,
+   *   `precision` ('exact' default; 'bf16' on a 'cuda' index), `signal`. On a 'cuda' index the
+   *   first search after a change uploads the live vectors to the GPU (once per change).
    * @returns `{ ids, scores, counts, k, count }`, row-major count x k; `counts[q]` = min(k, size);
    *   the rest of each row is id -1 (-1n) and score NaN. ids are a BigInt64Array once the index
    *   was given BigInt64Array ids, else a Float64Array of exact integers.
@@ -495,13 +528,15 @@ export class FlatIndex implements Disposable {
    * @throws VlkError (as a rejection) with code ERR_VLK_TYPE (queries not a Float32Array or view,
    * options not an object), ERR_VLK_DIM_MISMATCH, ERR_VLK_SHAPE, ERR_VLK_EMPTY (no queries),
    * ERR_VLK_INVALID_K (k not an integer in 1..2^31 - 1), ERR_VLK_NON_FINITE (NaN or Infinity in
-   * queries), ERR_VLK_INVALID_ARG (threads, signal, "index is closed"), ERR_VLK_UNSUPPORTED_ISA,
-   * ERR_VLK_OUT_OF_MEMORY; AbortError (code ABORT_ERR, cause = signal.reason) when `signal` aborts.
+   * queries), ERR_VLK_INVALID_ARG (threads, signal, precision, "index is closed"; on a 'cuda'
+   * index: k above 1024 or more than 2,097,152 vectors), ERR_VLK_UNSUPPORTED_ISA,
+   * ERR_VLK_OUT_OF_MEMORY (host, or GPU memory on a 'cuda' index), ERR_VLK_NO_DEVICE (the GPU
+   * became unusable); AbortError (code ABORT_ERR, cause = signal.reason) when `signal` aborts.
    */
   async search(queries: MatrixInput, options: FlatIndexSearchOptions): Promise<FlatIndexSearchResult> {
     const api = FlatIndex.prototype.search;
     const native = atApi(() => this.#open(), api);
-    const prepared = atApi(() => prepareSearch(queries, options, this.dim, true), api);
+    const prepared = atApi(() => prepareSearch(queries, options, this.dim, true, this.device), api);
     return runCancellable(prepared.signal, api, (token) =>
       native.searchAsync(prepared.queries, prepared.options, token),
     );
@@ -523,7 +558,7 @@ export class FlatIndex implements Disposable {
   searchSync(queries: MatrixInput, options: FlatIndexSearchOptions): FlatIndexSearchResult {
     const api = FlatIndex.prototype.searchSync;
     return this.#call(api, (n) => {
-      const prepared = atApi(() => prepareSearch(queries, options, this.dim, false), api);
+      const prepared = atApi(() => prepareSearch(queries, options, this.dim, false, this.device), api);
       return n.searchSync(prepared.queries, prepared.options);
     });
   }
@@ -594,33 +629,44 @@ export class FlatIndex implements Disposable {
    * @param options - `mmap` (map the file and use its fp32 rows in place instead of copying them:
    *   they are then paged in from the page cache on demand and not counted by memoryUsage(); the
    *   file must not be modified in place while the index lives, and a later save() to the same
-   *   path is safe because it replaces the file), `onProgress`, `signal`.
+   *   path is safe because it replaces the file), `device` (where the loaded index searches, as
+   *   {@link FlatIndexOptions.device}; default 'cpu'), `onProgress`, `signal`.
    * @example
    * ```ts
    * const index = await FlatIndex.load('/data/gallery.vlk', { mmap: true });
+   * const onGpu = await FlatIndex.load('/data/gallery.vlk', { device: 'auto' });
    * ```
    * @throws VlkError (as a rejection) ERR_VLK_IO (cannot open or read: names the path),
    * ERR_VLK_CORRUPT (not a valid index file: names the field, the value found and the one
-   * expected), ERR_VLK_OUT_OF_MEMORY, ERR_VLK_TYPE; AbortError.
+   * expected), ERR_VLK_OUT_OF_MEMORY, ERR_VLK_TYPE, ERR_VLK_INVALID_ARG / ERR_VLK_NO_DEVICE
+   * (options.device, as the constructor); AbortError.
    */
   static async load(path: string | URL, options?: FlatIndexLoadOptions): Promise<FlatIndex> {
     const api = FlatIndex.load;
-    const { file, io } = atApi(() => ({ file: readPath(path), io: readIoOptions(options, true) }), api);
+    const { file, io, device } = atApi(
+      () => ({ file: readPath(path), io: readIoOptions(options, true), device: readLoadDevice(options) }),
+      api,
+    );
     const native = await withProgress(io.onProgress, (cells) =>
       runCancellable(io.signal, api, (token) => binding.loadFlatIndexAsync(file, io.mmap, cells, token)),
     );
-    return adopt(native);
+    return adopt(native, device);
   }
 
-  /** {@link FlatIndex.load} on the calling thread (`mmap` honoured; no progress or signal). */
-  static loadSync(path: string | URL, options?: Pick<FlatIndexLoadOptions, 'mmap'>): FlatIndex {
+  /** {@link FlatIndex.load} on the calling thread (`mmap` and `device` honoured; no progress or signal). */
+  static loadSync(path: string | URL, options?: Pick<FlatIndexLoadOptions, 'mmap' | 'device'>): FlatIndex {
     const api = FlatIndex.loadSync;
-    const { file, io } = atApi(() => ({ file: readPath(path), io: readIoOptions(options, false) }), api);
+    const { file, io, device } = atApi(
+      () => ({ file: readPath(path), io: readIoOptions(options, false), device: readLoadDevice(options) }),
+      api,
+    );
+    let native: NativeFlatIndex;
     try {
-      return adopt(binding.loadFlatIndexSync(file, io.mmap));
+      native = binding.loadFlatIndexSync(file, io.mmap);
     } catch (err) {
       throw fromNative(err, api);
     }
+    return adopt(native, device);
   }
 
   /**
@@ -701,12 +747,27 @@ export class FlatIndex implements Disposable {
 // The `size` getter, for stacks that start at its caller.
 const sizeGetter: Function = Object.getOwnPropertyDescriptor(FlatIndex.prototype, 'size')!.get!;
 
-// Wraps a native index that load / fromBuffer built; its options come from the file.
-function adopt(native: NativeFlatIndex): FlatIndex {
+// options.device of load / loadSync (validated before the file is read).
+function readLoadDevice(options: unknown): Device {
+  return isRecord(options) ? readDevice(options.device) : 'cpu';
+}
+
+// Wraps a native index that load / fromBuffer built; its options come from the file, its device
+// from the call (an error there closes the native index).
+function adopt(native: NativeFlatIndex, device: Device = 'cpu'): FlatIndex {
   const d = native.describe();
   adopting = native;
   try {
-    return new FlatIndex({ dim: d.dim, metric: d.metric as Metric, storage: d.storage as FlatIndexStorage, approximate: d.approximate });
+    return new FlatIndex({
+      dim: d.dim,
+      metric: d.metric as Metric,
+      storage: d.storage as FlatIndexStorage,
+      approximate: d.approximate,
+      device,
+    });
+  } catch (err) {
+    native.close();
+    throw err;
   } finally {
     adopting = null;
   }

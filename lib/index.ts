@@ -5,11 +5,30 @@
 // that one instance.
 export { search, searchSync } from './search';
 export { tokenMaxSearch, tokenMaxSearchSync } from './token_max_search';
+export { compose, composeSync, composedSearch } from './compose';
+export type { CombinerWeights, ComposeMode, ComposeOptions, ComposedSearchOptions } from './compose';
 export type { TokenGalleryInput, TokenMaxSearchOptions } from './token_max_search';
 export { mergeTopK, mergeTopKSync } from './merge_top_k';
 export { rerank, rerankSync } from './rerank';
 export { FlatIndex } from './flat_index';
 export { ShardedIndex } from './sharded_index';
+export {
+  encodeSafetensors,
+  readSafetensors,
+  readSafetensorsSync,
+  writeSafetensors,
+  writeSafetensorsSync,
+} from './safetensors';
+export type {
+  SafetensorsContents,
+  SafetensorsDtype,
+  SafetensorsReadOptions,
+  SafetensorsSource,
+  SafetensorsTensor,
+  SafetensorsTensorInput,
+  SafetensorsTypedArray,
+  SafetensorsWriteOptions,
+} from './safetensors';
 export type { ShardedIndexMemoryUsage, ShardedIndexOptions, ShardedIndexShardMemory } from './sharded_index';
 export { info, setIsa } from './info';
 export { AbortError, errorCodes, VlkError } from './errors';

@@ -83,6 +83,8 @@ export interface NativeFlatIndexSearchOptions {
   k: number;
   threads?: number;
   filter?: NativeFlatIndexFilter;
+  /** 'bf16' (a 'cuda' index only); absent: 'exact'. */
+  precision?: string;
 }
 
 /** options.filter as the binding reads it (lib converts the friendlier forms). */
@@ -106,11 +108,31 @@ export interface NativeFlatIndex {
   searchSync(queries: unknown, options: unknown): FlatIndexSearchResult;
   searchAsync(queries: unknown, options: unknown, token?: NativeCancelToken): Promise<FlatIndexSearchResult>;
   close(): void;
-  describe(): { dim: number; metric: string; storage: string; approximate: boolean };
+  describe(): { dim: number; metric: string; storage: string; approximate: boolean; device: 'cpu' | 'cuda' };
+  /** Where searches run from now on ('cpu' | 'cuda' | 'auto'); returns the resolved device. */
+  setDevice(device?: string): 'cpu' | 'cuda';
   saveSync(path: string): void;
   saveAsync(path: string, progress?: Float64Array, token?: NativeCancelToken): Promise<void>;
   toBufferSync(): Buffer;
   toBufferAsync(progress?: Float64Array, token?: NativeCancelToken): Promise<Buffer>;
+}
+
+/** What the binding's readSafetensors* return (native/binding/safetensors.cpp), in data order. */
+export interface NativeSafetensors {
+  names: string[];
+  dtypes: string[];
+  shapes: number[][];
+  arrays: ArrayBufferView[];
+  /** key, value, key, value, ... sorted by key. */
+  metadata: string[];
+}
+
+/** A tensor as lib passes it to the binding's write/encode (already validated). */
+export interface NativeTensorInput {
+  name: string;
+  dtype: string;
+  shape: number[];
+  data: ArrayBufferView;
 }
 
 /** The raw Node-API module (native/binding/addon.cpp). */
@@ -127,11 +149,18 @@ export interface NativeBinding {
     options: unknown,
     token?: NativeCancelToken,
   ): Promise<SearchResult>;
-  createFlatIndex(dim: number, metric: string, storage?: string, approximate?: boolean): NativeFlatIndex;
+  createFlatIndex(dim: number, metric: string, storage?: string, approximate?: boolean, device?: string): NativeFlatIndex;
   loadFlatIndexSync(path: string, mmap: boolean): NativeFlatIndex;
   loadFlatIndexAsync(path: string, mmap: boolean, progress?: Float64Array, token?: NativeCancelToken): Promise<NativeFlatIndex>;
   flatIndexFromBufferSync(bytes: Uint8Array): NativeFlatIndex;
   flatIndexFromBufferAsync(bytes: Uint8Array, progress?: Float64Array, token?: NativeCancelToken): Promise<NativeFlatIndex>;
+  readSafetensorsSync(source: string | Uint8Array, toFloat32: boolean): NativeSafetensors;
+  readSafetensorsAsync(source: string | Uint8Array, toFloat32: boolean, token?: NativeCancelToken): Promise<NativeSafetensors>;
+  writeSafetensorsSync(path: string, tensors: NativeTensorInput[], metadata: string[]): void;
+  writeSafetensorsAsync(path: string, tensors: NativeTensorInput[], metadata: string[], token?: NativeCancelToken): Promise<void>;
+  encodeSafetensorsSync(tensors: NativeTensorInput[], metadata: string[]): Buffer;
+  composeSync(image: unknown, text: unknown, options: unknown): Float32Array;
+  composeAsync(image: unknown, text: unknown, options: unknown, token?: NativeCancelToken): Promise<Float32Array>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
   cudaInfo(): NativeCudaInfo;

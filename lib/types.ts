@@ -78,7 +78,7 @@ export interface SearchOptions {
   clamp?: boolean;
   /**
    * `'cpu'` (default), `'cuda'` or `'auto'` (see {@link Device}). Filtered searches (`exclude`,
-   * `allow`) run on the CPU with `'auto'`; `'cuda'` rejects them when the GPU path cannot filter.
+   * `allow`) run on the CPU with `'auto'`; with `'cuda'` the filter is applied inside the GPU scan.
    */
   device?: Device;
   /** `'exact'` (default) or `'bf16'` (approximate GPU scan; only with `device: 'cuda'`). */
@@ -278,6 +278,17 @@ export interface FlatIndexOptions {
    * estimated from the codes, `rescored` all 0, `get` returns the decoded vector). Default false.
    */
   approximate?: boolean;
+  /**
+   * Where searches run (see {@link Device}): `'cpu'` (default); `'cuda'`: the index keeps a copy of
+   * its live vectors resident on the GPU, uploaded by the first search after an add, remove or
+   * compact (later searches copy only queries and results), with results equal to the CPU's (ids
+   * and scores) and `precision: 'bf16'` available; storage `'f32'` only (`ERR_VLK_INVALID_ARG`),
+   * `ERR_VLK_NO_DEVICE` naming the reason when CUDA is not usable here; `'auto'`: `'cuda'` when
+   * CUDA is usable and the storage is `'f32'`, else `'cpu'`, and a search the GPU cannot take (GPU
+   * memory, k above 1024, more than 2,097,152 vectors) runs on the CPU instead (with `'cuda'` it
+   * fails with `ERR_VLK_OUT_OF_MEMORY` / `ERR_VLK_INVALID_ARG`). `index.device` tells the result.
+   */
+  device?: Device;
 }
 
 /**
@@ -355,6 +366,11 @@ export interface FlatIndexLoadOptions extends FlatIndexSaveOptions {
    * Default false.
    */
   mmap?: boolean;
+  /**
+   * Where the loaded index searches, as {@link FlatIndexOptions.device} (default `'cpu'`: the
+   * device an index was saved from is not part of the file).
+   */
+  device?: Device;
 }
 
 /**
@@ -375,6 +391,11 @@ export interface FlatIndexSearchOptions {
   threads?: number;
   /** Which ids may be returned, applied inside the scan (see {@link FlatIndexFilter}). */
   filter?: FlatIndexFilter;
+  /**
+   * `'exact'` (default) or `'bf16'`: bf16 tensor-core scores only (approximate, like `torch.topk`
+   * on a bf16 matmul), for an index whose `device` is `'cuda'` (`ERR_VLK_INVALID_ARG` otherwise).
+   */
+  precision?: Precision;
   /** Cancels an asynchronous search (ignored by `searchSync`). */
   signal?: AbortSignal;
 }

@@ -1,12 +1,16 @@
 {
   "variables": {
     "vlk_core_sources": [
+      "native/core/common/atomic_file.cpp",
       "native/core/common/status.cpp",
       "native/core/common/thread_pool.cpp",
       "native/core/compose/combiner.cpp",
+      "native/core/compose/compose.cpp",
       "native/core/compose/token_max_similarity.cpp",
       "native/core/index/flat_index.cpp",
       "native/core/index/index_file.cpp",
+      "native/core/io/json.cpp",
+      "native/core/io/safetensors.cpp",
       "native/core/isa/cpuid.cpp",
       "native/core/linalg/gemm.cpp",
       "native/core/linalg/gemm_kernel_scalar.cpp",
@@ -35,11 +39,13 @@
       "native/binding/common/async_job.cpp",
       "native/binding/common/cancel_token.cpp",
       "native/binding/common/errors.cpp",
+      "native/binding/compose.cpp",
       "native/binding/flat_index.cpp",
       "native/binding/index_file.cpp",
       "native/binding/info.cpp",
       "native/binding/merge_top_k.cpp",
       "native/binding/rerank.cpp",
+      "native/binding/safetensors.cpp",
       "native/binding/search.cpp"
     ],
     "vlk_cuda_sources": [
@@ -61,7 +67,8 @@
       "test/native/merge_top_k_test.cpp",
       "test/native/rerank_test.cpp",
       "test/native/flat_index_test.cpp",
-      "test/native/index_file_test.cpp"
+      "test/native/index_file_test.cpp",
+      "test/native/safetensors_test.cpp"
     ],
     "vlk_include_dirs": [
       "native/core",

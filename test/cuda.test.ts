@@ -2,15 +2,18 @@
 // `precision` are validated with typed errors, 'cpu' and 'auto' give the default results, 'cuda'
 // without a usable GPU is ERR_VLK_NO_DEVICE naming the reason, and the loader prefers a CUDA build
 // (build/Release/vlkernels_cuda.node or @vlkernels/<platform>-<arch>-cuda), falling back to the CPU
-// build with the reason when it cannot load or VLK_CUDA=0. A last suite runs only where
-// info().cuda.usable: device 'cuda' equals the CPU (ids and scores) and bf16 recall@10 >= 0.95.
-// Nothing here depends on whether a CUDA build is present.
+// build with the reason when it cannot load or VLK_CUDA=0. FlatIndex({ device }) resolves and
+// validates its device the same way ('auto' is 'cpu' without a usable GPU or with bf16/i8
+// storage). A last suite runs only where info().cuda.usable: device 'cuda' equals the CPU (ids and
+// scores) and bf16 recall@10 >= 0.95, and a 'cuda' FlatIndex (its rows resident on the GPU)
+// equals a CPU FlatIndex through adds, removes, compaction and filters, re-uploading after each
+// change. Nothing here depends on whether a CUDA build is present.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binding, info, search, searchSync, VlkError } from './helpers/lib';
+import { binding, FlatIndex, info, search, searchSync, VlkError } from './helpers/lib';
 import { gaussianMatrix } from './helpers/random';
 import { assertSameResult } from './helpers/compare';
 import { runNode } from './helpers/child';
@@ -41,6 +44,25 @@ async function expectRejection(p: Promise<unknown>, code: string, patterns: RegE
   assert.ok(err instanceof VlkError, `${what}: a VlkError, got ${err?.constructor?.name}: ${err?.message}`);
   assert.is(err.code, code, `${what}: code (message: ${err.message})`);
   for (const re of patterns) assert.match(err.message, re, `${what}: "${err.message}" should match ${re}`);
+}
+
+/** FlatIndex results equal: ids, scores (bit for bit), counts and rescored. */
+function assertSameIndexResult(a: any, b: any, what: string): void {
+  assert.is(a.k, b.k, `${what}: k`);
+  assert.is(a.count, b.count, `${what}: count`);
+  assert.equal(Array.from(a.counts), Array.from(b.counts), `${what}: counts`);
+  assert.equal(Array.from(a.rescored), Array.from(b.rescored), `${what}: rescored`);
+  const sa = new Uint32Array(a.scores.buffer, a.scores.byteOffset, a.scores.length);
+  const sb = new Uint32Array(b.scores.buffer, b.scores.byteOffset, b.scores.length);
+  for (let p = 0; p < a.ids.length; p++) {
+    if (Number(a.ids[p]) !== Number(b.ids[p]) || sa[p] !== sb[p]) {
+      const q = Math.floor(p / a.k);
+      throw new Error(
+        `${what}: first difference at query ${q} position ${p % a.k}: ` +
+          `(id ${a.ids[p]}, score ${a.scores[p]}) vs (id ${b.ids[p]}, score ${b.scores[p]})`,
+      );
+    }
+  }
 }
 
 function escapeRegExp(s: string): RegExp {
@@ -210,6 +232,155 @@ Options('an input error is reported before the device is considered', () => {
 Options.run();
 
 // ---------------------------------------------------------------------------------------------
+const IndexDevice = suite('FlatIndex device option');
+
+const IDX_D = 8;
+const IDX_G = galleryWithTies(40, IDX_D, 31);
+const IDX_Q = gaussianMatrix(3, IDX_D, 32);
+
+IndexDevice("device 'cuda' without a usable GPU is ERR_VLK_NO_DEVICE naming the reason", () => {
+  if (cuda.usable) {
+    const index = new FlatIndex({ dim: IDX_D, device: 'cuda' });
+    assert.is(index.device, 'cuda');
+    index.close();
+    console.log("  skipped the no-device check: CUDA is usable here (index.device is 'cuda')");
+    return;
+  }
+  const patterns = [/options\.device/, /cuda/, escapeRegExp(cuda.reason)];
+  expectError(() => new FlatIndex({ dim: IDX_D, device: 'cuda' }), 'ERR_VLK_NO_DEVICE', patterns, 'new FlatIndex');
+  expectError(() => new FlatIndex({ dim: IDX_D, metric: 'l2', storage: 'f32', device: 'cuda' }), 'ERR_VLK_NO_DEVICE', patterns, 'f32 l2');
+  try {
+    binding.createFlatIndex(IDX_D, 'ip', 'f32', false, 'cuda');
+    assert.unreachable('binding should throw');
+  } catch (err: any) {
+    assert.is(err.code, 'ERR_VLK_NO_DEVICE', err.message);
+    assert.match(err.message, escapeRegExp(cuda.reason));
+  }
+});
+
+IndexDevice("'auto' resolves to 'cuda' only with a usable GPU and f32 storage, and works", async () => {
+  for (const metric of METRICS) {
+    const cpu = new FlatIndex({ dim: IDX_D, metric });
+    const auto = new FlatIndex({ dim: IDX_D, metric, device: 'auto' });
+    assert.is(cpu.device, 'cpu');
+    assert.is(auto.device, cuda.usable ? 'cuda' : 'cpu', `${metric}: auto resolves`);
+    for (const index of [cpu, auto]) {
+      index.add(IDX_G);
+      index.remove([3, 17]);
+    }
+    assertSameIndexResult(auto.searchSync(IDX_Q, { k: 12 }), cpu.searchSync(IDX_Q, { k: 12 }), `${metric} auto sync`);
+    assertSameIndexResult(await auto.search(IDX_Q, { k: 50 }), await cpu.search(IDX_Q, { k: 50 }), `${metric} auto async, k > size`);
+    cpu.close();
+    auto.close();
+  }
+  for (const storage of ['bf16', 'i8'] as const) {
+    const index = new FlatIndex({ dim: IDX_D, storage, device: 'auto' });
+    assert.is(index.device, 'cpu', `${storage} + auto stays on the CPU`);
+    index.close();
+  }
+  assert.is(new FlatIndex({ dim: IDX_D }).device, 'cpu', 'default');
+  assert.is(new FlatIndex({ dim: IDX_D, device: 'cpu' }).device, 'cpu', "'cpu'");
+  assert.is(binding.createFlatIndex(IDX_D, 'ip', 'f32', false, 'auto').describe().device, cuda.usable ? 'cuda' : 'cpu');
+});
+
+IndexDevice("ERR_VLK_INVALID_ARG: storage 'bf16' / 'i8' with device 'cuda', unknown devices, precision", () => {
+  for (const storage of ['bf16', 'i8'] as const) {
+    const patterns = [/options\.device/, /'cuda'/, /'f32'/, new RegExp(`'${storage}'`)];
+    expectError(() => new FlatIndex({ dim: IDX_D, storage, device: 'cuda' }), 'ERR_VLK_INVALID_ARG', patterns, `${storage} + cuda`);
+    expectError(
+      () => new FlatIndex({ dim: IDX_D, storage, approximate: true, device: 'cuda' }),
+      'ERR_VLK_INVALID_ARG',
+      patterns,
+      `${storage} approximate + cuda`,
+    );
+    try {
+      binding.createFlatIndex(IDX_D, 'ip', storage, false, 'cuda');
+      assert.unreachable('binding should throw');
+    } catch (err: any) {
+      assert.is(err.code, 'ERR_VLK_INVALID_ARG', `binding ${storage}: ${err.message}`);
+      for (const re of patterns) assert.match(err.message, re);
+    }
+  }
+  for (const device of ['gpu', 'CUDA', 1, true]) {
+    expectError(
+      () => new FlatIndex({ dim: IDX_D, device: device as any }),
+      'ERR_VLK_INVALID_ARG',
+      [/options\.device/, /'cpu', 'cuda' or 'auto'/],
+      `device ${String(device)}`,
+    );
+  }
+  const index = new FlatIndex({ dim: IDX_D, device: 'auto' });
+  index.add(IDX_G);
+  if (index.device === 'cpu') {
+    expectError(
+      () => index.searchSync(IDX_Q, { k: 3, precision: 'bf16' }),
+      'ERR_VLK_INVALID_ARG',
+      [/options\.precision/, /bf16/, /device 'cuda'/, /'cpu'/],
+      "precision 'bf16' on a 'cpu' index",
+    );
+  }
+  expectError(
+    () => index.searchSync(IDX_Q, { k: 3, precision: 'fp16' as any }),
+    'ERR_VLK_INVALID_ARG',
+    [/options\.precision/, /'fp16'/, /'exact' or 'bf16'/],
+    "precision 'fp16'",
+  );
+  assertSameIndexResult(index.searchSync(IDX_Q, { k: 3, precision: 'exact' }), index.searchSync(IDX_Q, { k: 3 }), "precision 'exact'");
+  index.close();
+  assert.is(index.device, index.device, 'device stays readable after close()');
+});
+
+IndexDevice('FlatIndex.load({ device }): validated before reading, resolved like the constructor', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vlk-cuda-index-'));
+  try {
+    const file = join(dir, 'g.vlk');
+    const source = new FlatIndex({ dim: IDX_D, metric: 'cosine' });
+    source.add(IDX_G);
+    source.saveSync(file);
+    const expected = source.searchSync(IDX_Q, { k: 7 });
+    for (const load of [
+      (device?: any) => FlatIndex.loadSync(file, { device }),
+      (device?: any) => FlatIndex.load(file, { device }),
+    ]) {
+      const plain = await load();
+      assert.is(plain.device, 'cpu', 'default: cpu');
+      const auto = await load('auto');
+      assert.is(auto.device, cuda.usable ? 'cuda' : 'cpu', 'auto');
+      assertSameIndexResult(auto.searchSync(IDX_Q, { k: 7 }), expected, 'loaded with auto');
+      let err: any;
+      try {
+        await load('gpu');
+      } catch (e) {
+        err = e;
+      }
+      assert.is(err?.code, 'ERR_VLK_INVALID_ARG', `device 'gpu': ${err?.message}`);
+      err = undefined;
+      try {
+        const onGpu = await load('cuda');
+        assert.ok(cuda.usable, 'cuda loads only with a usable GPU');
+        assert.is(onGpu.device, 'cuda');
+        assertSameIndexResult(onGpu.searchSync(IDX_Q, { k: 7 }), expected, 'loaded with cuda');
+      } catch (e) {
+        err = e;
+      }
+      if (!cuda.usable) {
+        assert.is(err?.code, 'ERR_VLK_NO_DEVICE', `device 'cuda': ${err?.message}`);
+        assert.match(err.message, escapeRegExp(cuda.reason));
+      } else if (err) {
+        throw err;
+      }
+      plain.close();
+      auto.close();
+    }
+    source.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+IndexDevice.run();
+
+// ---------------------------------------------------------------------------------------------
 const Loader = suite('loader: CUDA build preferred, CPU fallback');
 
 // A copy of the package (package.json, dist/, the CPU addon) in a temp folder, with a fake CUDA
@@ -322,6 +493,103 @@ gpuTest("precision 'bf16': recall@10 >= 0.95 against exact (100k x 128, 64 queri
     console.log(`  bf16 ${metric}: recall@10 ${recall.toFixed(4)}`);
     assert.ok(recall >= 0.95, `${metric}: recall@10 ${recall} < 0.95`);
   }
+});
+
+/** A reference (CPU) FlatIndex and a 'cuda' one, fed the same calls. */
+function indexPair(dim: number, metric: Metric): { cpu: InstanceType<typeof FlatIndex>; gpu: InstanceType<typeof FlatIndex> } {
+  const cpu = new FlatIndex({ dim, metric });
+  const gpu = new FlatIndex({ dim, metric, device: 'cuda' });
+  assert.is(gpu.device, 'cuda');
+  return { cpu, gpu };
+}
+
+async function assertIndexEqual(
+  pair: { cpu: InstanceType<typeof FlatIndex>; gpu: InstanceType<typeof FlatIndex> },
+  queries: Float32Array,
+  what: string,
+  extra: Record<string, unknown> = {},
+): Promise<void> {
+  for (const k of [1, 10, 100]) {
+    const cpu = pair.cpu.searchSync(queries, { k, ...extra });
+    assertSameIndexResult(pair.gpu.searchSync(queries, { k, ...extra }), cpu, `${what} k=${k} sync`);
+    assertSameIndexResult(await pair.gpu.search(queries, { k, ...extra }), cpu, `${what} k=${k} async`);
+  }
+}
+
+gpuTest("a 'cuda' FlatIndex equals the CPU FlatIndex (ids, scores) through adds, removes, compact, filters; ip / cosine / l2, ties", async () => {
+  const d = 48;
+  const queries = gaussianMatrix(17, d, 41);
+  for (const metric of METRICS) {
+    const pair = indexPair(d, metric);
+    const { cpu, gpu } = pair;
+    // Three adds: blocks of 1,024 / 2,048 rows on the CPU, one contiguous mirror on the GPU.
+    const a = galleryWithTies(1500, d, 42);
+    a.set(queries.subarray(0, d), 7 * d); // an exact match of query 0
+    for (const index of [cpu, gpu]) index.add(a);
+    await assertIndexEqual(pair, queries, `${metric} after add`);
+    const b = galleryWithTies(700, d, 43);
+    b.set(a.subarray(d, 2 * d), 11 * d); // ties across adds
+    for (const index of [cpu, gpu]) index.add(b, Float64Array.from({ length: 700 }, (_, i) => 10_000 + 3 * i));
+    await assertIndexEqual(pair, queries, `${metric} after a second add (user ids)`);
+    const removed = [0, 1, 7, 5, 10, 10_003, 10_300, 1499, ...Array.from({ length: 200 }, (_, i) => 300 + 2 * i)];
+    for (const index of [cpu, gpu]) index.remove(removed);
+    await assertIndexEqual(pair, queries, `${metric} after remove`);
+    const filter = {
+      allow: Array.from({ length: 900 }, (_, i) => (i * 7) % 1500).concat([10_000, 10_006, 77_777]),
+      exclude: Array.from({ length: 17 }, (_, q) => (q % 3 === 0 ? null : [q, 10_000 + 3 * q, 5, 123_456])),
+    };
+    await assertIndexEqual(pair, queries, `${metric} with allow + exclude`, { filter });
+    await assertIndexEqual(pair, queries, `${metric} with exclude only`, { filter: { exclude: filter.exclude } });
+    await assertIndexEqual(pair, queries, `${metric} allowing nothing`, { filter: { allow: [] } });
+    for (const index of [cpu, gpu]) index.compact();
+    await assertIndexEqual(pair, queries, `${metric} after compact`);
+    for (const index of [cpu, gpu]) index.add(galleryWithTies(300, d, 44));
+    await assertIndexEqual(pair, queries, `${metric} after compact + add`);
+    // k beyond the size pads, as on the CPU.
+    const small = indexPair(d, metric);
+    for (const index of [small.cpu, small.gpu]) index.add(a.subarray(0, 5 * d));
+    assertSameIndexResult(small.gpu.searchSync(queries, { k: 10 }), small.cpu.searchSync(queries, { k: 10 }), `${metric} k > size`);
+    for (const index of [small.cpu, small.gpu]) index.remove([0, 1, 2, 3, 4]);
+    assertSameIndexResult(small.gpu.searchSync(queries, { k: 3 }), small.cpu.searchSync(queries, { k: 3 }), `${metric} emptied`);
+    // bf16: approximate scores, but valid live ids.
+    const approx = gpu.searchSync(queries, { k: 10, precision: 'bf16' });
+    for (const id of approx.ids) assert.ok(Number(id) >= 0 && gpu.has(Number(id)), `${metric} bf16 returned id ${id}`);
+    for (const index of [cpu, gpu, small.cpu, small.gpu]) index.close();
+  }
+});
+
+gpuTest("a 'cuda' FlatIndex re-uploads after each change (results follow adds and removes)", async () => {
+  const d = 32;
+  const gallery = gaussianMatrix(2000, d, 51);
+  const queries = gaussianMatrix(4, d, 52);
+  const index = new FlatIndex({ dim: d, metric: 'ip', device: 'cuda' });
+  index.add(gallery);
+  const before = index.searchSync(queries, { k: 5 });
+  // A vector far along query 2 becomes its best match at once.
+  const strong = queries.slice(2 * d, 3 * d).map((v) => v * 100);
+  index.add(strong, [999_999]);
+  const after = await index.search(queries, { k: 5 });
+  assert.is(after.ids[2 * 5], 999_999, 'the new vector is first for query 2');
+  index.remove([999_999]);
+  assertSameIndexResult(index.searchSync(queries, { k: 5 }), before, 'removing it restores the results');
+  index.remove([Number(before.ids[0])]);
+  const without = index.searchSync(queries, { k: 5 });
+  assert.is.not(without.ids[0], before.ids[0], "query 0's best id is gone after its removal");
+  assert.is(without.ids[0], before.ids[1], 'the runner-up moves up');
+  index.close();
+});
+
+gpuTest("a 'cuda' FlatIndex: concurrent searches during a change share one upload and stay exact", async () => {
+  const d = 64;
+  const queries = gaussianMatrix(8, d, 61);
+  const cpu = new FlatIndex({ dim: d, metric: 'cosine' });
+  const gpu = new FlatIndex({ dim: d, metric: 'cosine', device: 'cuda' });
+  for (const index of [cpu, gpu]) index.add(gaussianMatrix(5000, d, 62));
+  const expected = cpu.searchSync(queries, { k: 20 });
+  const results = await Promise.all(Array.from({ length: 8 }, () => gpu.search(queries, { k: 20 })));
+  results.forEach((r, i) => assertSameIndexResult(r, expected, `concurrent search ${i}`));
+  cpu.close();
+  gpu.close();
 });
 
 Gpu.run();

@@ -6,11 +6,13 @@
 #include "common/addon_state.hpp"
 #include "common/cancel_token.hpp"
 #include "common/errors.hpp"
+#include "compose.hpp"
 #include "flat_index.hpp"
 #include "index_file.hpp"
 #include "info.hpp"
 #include "merge_top_k.hpp"
 #include "rerank.hpp"
+#include "safetensors.hpp"
 #include "search.hpp"
 
 namespace vlk {
@@ -28,12 +30,19 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::MergeTopKSync>("mergeTopKSync", napi_enumerable),
                              InstanceMethod<&Addon::MergeTopKAsync>("mergeTopKAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankSync>("rerankSync", napi_enumerable),
+                             InstanceMethod<&Addon::ComposeSync>("composeSync", napi_enumerable),
+                             InstanceMethod<&Addon::ComposeAsync>("composeAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateFlatIndex>("createFlatIndex", napi_enumerable),
                              InstanceMethod<&Addon::LoadFlatIndexSync>("loadFlatIndexSync", napi_enumerable),
                              InstanceMethod<&Addon::LoadFlatIndexAsync>("loadFlatIndexAsync", napi_enumerable),
                              InstanceMethod<&Addon::FlatIndexFromBufferSync>("flatIndexFromBufferSync", napi_enumerable),
                              InstanceMethod<&Addon::FlatIndexFromBufferAsync>("flatIndexFromBufferAsync", napi_enumerable),
+                             InstanceMethod<&Addon::ReadSafetensorsSync>("readSafetensorsSync", napi_enumerable),
+                             InstanceMethod<&Addon::ReadSafetensorsAsync>("readSafetensorsAsync", napi_enumerable),
+                             InstanceMethod<&Addon::WriteSafetensorsSync>("writeSafetensorsSync", napi_enumerable),
+                             InstanceMethod<&Addon::WriteSafetensorsAsync>("writeSafetensorsAsync", napi_enumerable),
+                             InstanceMethod<&Addon::EncodeSafetensorsSync>("encodeSafetensorsSync", napi_enumerable),
                              InstanceMethod<&Addon::CreateCancelToken>("createCancelToken", napi_enumerable),
                              InstanceMethod<&Addon::Info>("info", napi_enumerable),
                              InstanceMethod<&Addon::CudaInfo>("cudaInfo", napi_enumerable),
@@ -48,6 +57,8 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value MergeTopKSync(const Napi::CallbackInfo& info) { return binding::MergeTopKSync(info, state_); }
   Napi::Value MergeTopKAsync(const Napi::CallbackInfo& info) { return binding::MergeTopKAsync(info, state_); }
   Napi::Value RerankSync(const Napi::CallbackInfo& info) { return binding::RerankSync(info, state_); }
+  Napi::Value ComposeSync(const Napi::CallbackInfo& info) { return binding::ComposeSync(info); }
+  Napi::Value ComposeAsync(const Napi::CallbackInfo& info) { return binding::ComposeAsync(info, state_); }
   Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
   Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info) { return binding::CreateFlatIndex(info, state_); }
   Napi::Value LoadFlatIndexSync(const Napi::CallbackInfo& info) { return binding::LoadFlatIndexSync(info, state_); }
@@ -58,6 +69,11 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value FlatIndexFromBufferAsync(const Napi::CallbackInfo& info) {
     return binding::FlatIndexFromBufferAsync(info, state_);
   }
+  Napi::Value ReadSafetensorsSync(const Napi::CallbackInfo& info) { return binding::ReadSafetensorsSync(info, state_); }
+  Napi::Value ReadSafetensorsAsync(const Napi::CallbackInfo& info) { return binding::ReadSafetensorsAsync(info, state_); }
+  Napi::Value WriteSafetensorsSync(const Napi::CallbackInfo& info) { return binding::WriteSafetensorsSync(info, state_); }
+  Napi::Value WriteSafetensorsAsync(const Napi::CallbackInfo& info) { return binding::WriteSafetensorsAsync(info, state_); }
+  Napi::Value EncodeSafetensorsSync(const Napi::CallbackInfo& info) { return binding::EncodeSafetensorsSync(info, state_); }
   Napi::Value CreateCancelToken(const Napi::CallbackInfo& info) { return binding::CreateCancelToken(info, state_); }
   Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
   Napi::Value CudaInfo(const Napi::CallbackInfo& info) { return binding::CudaInfo(info); }

@@ -3,12 +3,18 @@
 // the ids live in an ArrayBuffer of count x k int64 that core fills; once the search is done the
 // ids become a BigInt64Array (the index was given BigInt64Array ids by then) or, rewritten in place
 // as doubles, a Float64Array (every id is then an integer <= 2^53 - 1).
+// Device 'cuda': searches run on a GPU mirror of the index (CudaResidency below): the live rows
+// gathered in insertion order (core's export_image, as a save does) and uploaded once per version
+// of the index, so the mirror's row order is the CPU's tie order and results equal the CPU's.
 #include "flat_index.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 #include <utility>
@@ -20,11 +26,76 @@
 #include "common/context.hpp"
 #include "common/errors.hpp"
 #include "common/thread_pool.hpp"
+#include "cuda/common/cuda_api.hpp"
 #include "isa/isa.hpp"
 #include "search/search.hpp"
 
 namespace vlk {
 namespace binding {
+
+// The GPU mirror of one version of a 'cuda' index: its live rows in insertion order on the device.
+struct CudaMirror {
+  int64_t version = -1;                           // core::FlatIndex::version() it copies
+  Status status;                                  // the upload's outcome (not ok: the GPU declined)
+  std::shared_ptr<cuda::DeviceGallery> gallery;   // null when the index had no live rows
+  std::vector<int64_t> ids;                       // mirror row -> user id
+  std::vector<std::pair<int64_t, int32_t>> rows;  // (id, mirror row), sorted by id: filters
+
+  // The mirror row of `id`, or -1.
+  int64_t row_of(int64_t id) const {
+    auto it = std::lower_bound(rows.begin(), rows.end(), std::make_pair(id, std::numeric_limits<int32_t>::min()));
+    return it != rows.end() && it->first == id ? it->second : -1;
+  }
+};
+
+class CudaResidency {
+ public:
+  explicit CudaResidency(bool fallback) : fallback_(fallback) {}
+
+  /// Requested as 'auto': a search the GPU declines (device memory, k or size beyond its limits,
+  /// the device gone) runs on the CPU instead.
+  bool fallback() const { return fallback_; }
+
+  /// The mirror of the index as it is now: the current one if the index's version has not moved,
+  /// else a new upload (one at a time: concurrent searches wait for it and share it). The stale
+  /// mirror is dropped first, so its device memory goes as soon as no running search holds it.
+  Status Current(const core::FlatIndex& index, const CancelFlag* cancel, std::shared_ptr<const CudaMirror>* out) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (current_ && current_->version == index.version()) {
+      *out = current_;
+      return Status::Ok();
+    }
+    current_.reset();
+    try {
+      const std::shared_ptr<const core::IndexSnapshot> snap = index.freeze();
+      core::IndexExport ex;
+      VLK_RETURN_IF_ERROR(index.export_image(snap, &ex, cancel));
+      auto m = std::make_shared<CudaMirror>();
+      m->version = core::FlatIndex::snapshot_version(*snap);
+      const int64_t n = ex.image.count;
+      if (n > 0) {
+        m->status = cuda::upload_gallery(MatrixView<const float>(ex.image.f32, n, index.dim()), index.metric(),
+                                         &m->gallery);
+      }
+      if (m->status.ok()) {
+        m->ids = std::move(ex.ids);
+        m->rows.reserve(static_cast<size_t>(n));
+        for (int64_t r = 0; r < n; ++r) m->rows.emplace_back(m->ids[static_cast<size_t>(r)], static_cast<int32_t>(r));
+        std::sort(m->rows.begin(), m->rows.end());
+      }
+      current_ = m;
+      *out = std::move(m);
+      return Status::Ok();
+    } catch (const std::bad_alloc&) {
+      return Status(Code::kOutOfMemory, "device 'cuda': out of host memory gathering the index's rows");
+    }
+  }
+
+ private:
+  const bool fallback_;
+  std::mutex mu_;
+  std::shared_ptr<const CudaMirror> current_;
+};
 
 namespace {
 
@@ -120,6 +191,7 @@ struct IndexSearchCall {
   MatrixArg queries;
   int64_t k = 1;
   int threads = 1;
+  cuda::Precision precision = cuda::Precision::kExact;  // 'bf16': a 'cuda' index only
   // options.filter, resolved to ids (copies: small next to the search).
   bool has_allow = false;
   std::vector<int64_t> allow;
@@ -208,8 +280,9 @@ Status ReadFilter(Napi::Value value, int64_t q, IndexSearchCall* call) {
   return Status::Ok();
 }
 
-// queries, options -> the call. Order of checks matches lib/flat_index.ts.
-Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, IndexSearchCall* call) {
+// queries, options -> the call. Order of checks matches lib/flat_index.ts. on_cuda: the index's
+// device is 'cuda' (precision 'bf16' is allowed).
+Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, bool on_cuda, IndexSearchCall* call) {
   Napi::Value options_value = info[1];
   if (!options_value.IsObject() || options_value.IsArray() || options_value.IsFunction()) {
     return Status(Code::kType, "options: expected an object such as { k: 10 }, got " + Describe(options_value));
@@ -228,7 +301,95 @@ Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, IndexSearchCall*
   }
   call->k = static_cast<int64_t>(k);
   VLK_RETURN_IF_ERROR(ReadThreads(options.Get("threads"), &call->threads));
-  return ReadFilter(options.Get("filter"), q.rows, call);
+  VLK_RETURN_IF_ERROR(ReadFilter(options.Get("filter"), q.rows, call));
+  return ReadPrecision(options.Get("precision"), on_cuda ? Device::kCuda : Device::kCpu, &call->precision);
+}
+
+// options.device of an index: undefined or 'cpu' -> CPU; 'cuda' -> the GPU (f32 storage only:
+// kInvalidArg; CUDA unusable: kNoDevice naming the reason); 'auto' -> the GPU when it is usable
+// and the storage is f32, else the CPU. *residency: a fresh mirror holder for the GPU, else null.
+Status ResolveIndexDevice(Napi::Value value, core::Storage storage, std::shared_ptr<CudaResidency>* residency) {
+  residency->reset();
+  Device device = Device::kCpu;
+  VLK_RETURN_IF_ERROR(ReadDevice(value, &device));
+  if (device == Device::kCpu) return Status::Ok();
+  if (storage != core::Storage::kF32) {
+    if (device == Device::kAuto) return Status::Ok();
+    return Status(Code::kInvalidArg, std::string("options.device: 'cuda' needs storage 'f32' (got '") +
+                                         core::storage_name(storage) + "'): the GPU scans its own bf16 codes of the fp32 rows");
+  }
+  bool use_cuda = false;
+  VLK_RETURN_IF_ERROR(ResolveDevice(device, true, &use_cuda));
+  if (use_cuda) *residency = std::make_shared<CudaResidency>(device == Device::kAuto);
+  return Status::Ok();
+}
+
+// The search on a 'cuda' index's mirror, results written as FlatIndex::search writes them (ids,
+// scores, counts, rescored 0: f32 storage re-scores nothing).
+Status CudaIndexSearch(const core::FlatIndex& index, CudaResidency& residency, const IndexSearchCall& call,
+                       const core::IndexSearchOut& out, const Context& ctx) {
+  if (std::min(call.k, index.size()) > cuda::kMaxK) {  // before any upload (checked again below)
+    return Status(Code::kInvalidArg, "k: " + std::to_string(call.k) + " is above " + std::to_string(cuda::kMaxK) +
+                                         ", the largest k device 'cuda' selects (use device 'cpu' or 'auto')");
+  }
+  std::shared_ptr<const CudaMirror> m;
+  VLK_RETURN_IF_ERROR(residency.Current(index, ctx.cancel, &m));
+  VLK_RETURN_IF_ERROR(m->status);
+  const MatrixView<const float>& queries = call.queries.view;
+  const int64_t nq = queries.rows, k = call.k;
+  const int64_t n = static_cast<int64_t>(m->ids.size());
+  const int64_t kk = std::min(k, n);
+  if (kk > cuda::kMaxK) {
+    return Status(Code::kInvalidArg, "k: " + std::to_string(kk) + " is above " + std::to_string(cuda::kMaxK) +
+                                         ", the largest k device 'cuda' selects (use device 'cpu' or 'auto')");
+  }
+  std::vector<int32_t> idx(static_cast<size_t>(nq * kk));
+  std::vector<float> sc(static_cast<size_t>(nq * kk));
+  std::vector<int32_t> cnt(static_cast<size_t>(nq), 0);
+  if (n > 0) {
+    core::SearchArgs a;
+    a.queries = queries;
+    a.gallery = MatrixView<const float>(nullptr, n, index.dim());  // resident: the shape only
+    a.k = kk;
+    a.metric = index.metric();
+    // The filter's ids as mirror rows (ids not in the mirror are ignored, as on the CPU).
+    std::vector<uint64_t> allow;
+    std::vector<int64_t> excl_off;
+    std::vector<int32_t> excl_rows;
+    if (call.has_allow) {
+      allow.assign(static_cast<size_t>((n + 63) / 64), 0);
+      for (int64_t id : call.allow) {
+        const int64_t r = m->row_of(id);
+        if (r >= 0) allow[static_cast<size_t>(r >> 6)] |= uint64_t{1} << (r & 63);
+      }
+      a.filter.allow = allow.data();
+    }
+    if (!call.exclude_offsets.empty()) {
+      excl_off.assign(static_cast<size_t>(nq) + 1, 0);
+      for (int64_t i = 0; i < nq; ++i) {
+        for (int64_t j = call.exclude_offsets[static_cast<size_t>(i)]; j < call.exclude_offsets[static_cast<size_t>(i) + 1];
+             ++j) {
+          const int64_t r = m->row_of(call.exclude_ids[static_cast<size_t>(j)]);
+          if (r >= 0) excl_rows.push_back(static_cast<int32_t>(r));
+        }
+        excl_off[static_cast<size_t>(i) + 1] = static_cast<int64_t>(excl_rows.size());
+      }
+      a.filter.exclude_offsets = excl_off.data();
+      a.filter.exclude_rows = excl_rows.empty() ? nullptr : excl_rows.data();
+    }
+    core::SearchOut so{idx.data(), sc.data(), cnt.data()};
+    VLK_RETURN_IF_ERROR(cuda::search_resident(*m->gallery, a, so, ctx, call.precision));
+  }
+  for (int64_t i = 0; i < nq; ++i) {
+    for (int64_t j = 0; j < k; ++j) {
+      const int32_t r = j < kk ? idx[static_cast<size_t>(i * kk + j)] : -1;
+      out.ids[i * k + j] = r >= 0 ? m->ids[static_cast<size_t>(r)] : -1;
+      out.scores[i * k + j] = r >= 0 ? sc[static_cast<size_t>(i * kk + j)] : std::numeric_limits<float>::quiet_NaN();
+    }
+    if (out.counts != nullptr) out.counts[i] = cnt[static_cast<size_t>(i)];
+    if (out.rescored != nullptr) out.rescored[i] = 0;
+  }
+  return Status::Ok();
 }
 
 Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
@@ -259,13 +420,25 @@ Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::ArrayBuffe
   return Status::Ok();
 }
 
-// core's search, then the ids' final form: *bigint (read after the search, so it covers every id
-// of the snapshot) keeps int64; otherwise each id is rewritten in place as a double (exact).
-Status RunSearch(const core::FlatIndex& index, const IndexSearchCall& call, const core::IndexSearchOut& out,
-                 const std::atomic<bool>& bigint_flag, const Context& ctx, bool* bigint) {
-  const core::IndexFilter filter = call.filter();
-  const bool filtered = call.has_allow || !call.exclude_offsets.empty();
-  Status status = index.search(call.queries.view, call.k, out, ctx, filtered ? &filter : nullptr);
+// core's search (or, with a GPU mirror, the GPU's; an 'auto' index falls back to core when the GPU
+// declines), then the ids' final form: *bigint (read after the search, so it covers every id of
+// the snapshot) keeps int64; otherwise each id is rewritten in place as a double (exact).
+Status RunSearch(const core::FlatIndex& index, CudaResidency* cuda, const IndexSearchCall& call,
+                 const core::IndexSearchOut& out, const std::atomic<bool>& bigint_flag, const Context& ctx,
+                 bool* bigint) {
+  Status status;
+  bool done = false;
+  if (cuda != nullptr) {
+    status = CudaIndexSearch(index, *cuda, call, out, ctx);
+    const bool gpu_declined =
+        status.code == Code::kOutOfMemory || status.code == Code::kInvalidArg || status.code == Code::kNoDevice;
+    done = status.ok() || !(cuda->fallback() && gpu_declined);
+  }
+  if (!done) {
+    const core::IndexFilter filter = call.filter();
+    const bool filtered = call.has_allow || !call.exclude_offsets.empty();
+    status = index.search(call.queries.view, call.k, out, ctx, filtered ? &filter : nullptr);
+  }
   if (!status.ok()) return status;
   *bigint = bigint_flag.load();
   if (!*bigint) {
@@ -312,10 +485,12 @@ core::IndexSearchOut OutputsOf(Napi::ArrayBuffer ids, Napi::Float32Array scores,
 class IndexSearchWorker final : public AsyncJob {
  public:
   IndexSearchWorker(Napi::Env env, std::shared_ptr<CancelFlag> cancel, std::shared_ptr<core::FlatIndex> index,
-                    BigIntFlag bigint_flag, const IndexSearchCall& call, Isa isa, Napi::ArrayBuffer ids,
-                    Napi::Float32Array scores, Napi::Int32Array counts, Napi::Int32Array rescored)
+                    std::shared_ptr<CudaResidency> cuda, BigIntFlag bigint_flag, const IndexSearchCall& call, Isa isa,
+                    Napi::ArrayBuffer ids, Napi::Float32Array scores, Napi::Int32Array counts,
+                    Napi::Int32Array rescored)
       : AsyncJob(env, std::move(cancel)),
         index_(std::move(index)),
+        cuda_(std::move(cuda)),
         bigint_flag_(std::move(bigint_flag)),
         call_(call),
         isa_(isa) {
@@ -330,7 +505,8 @@ class IndexSearchWorker final : public AsyncJob {
 
  protected:
   Status Execute(const CancelFlag& cancel) override {
-    return RunSearch(*index_, call_, out_, *bigint_flag_, MakeContext(call_.threads, isa_, &cancel), &bigint_);
+    return RunSearch(*index_, cuda_.get(), call_, out_, *bigint_flag_, MakeContext(call_.threads, isa_, &cancel),
+                     &bigint_);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -340,6 +516,7 @@ class IndexSearchWorker final : public AsyncJob {
 
  private:
   std::shared_ptr<core::FlatIndex> index_;
+  std::shared_ptr<CudaResidency> cuda_;  // null: the CPU
   BigIntFlag bigint_flag_;
   IndexSearchCall call_;  // its queries view points into the kept queries array
   Isa isa_;
@@ -366,6 +543,7 @@ Napi::Function FlatIndexWrap::Define(Napi::Env env) {
                          InstanceMethod<&FlatIndexWrap::SearchSync>("searchSync"),
                          InstanceMethod<&FlatIndexWrap::SearchAsync>("searchAsync"),
                          InstanceMethod<&FlatIndexWrap::Options>("describe"),
+                         InstanceMethod<&FlatIndexWrap::SetDevice>("setDevice"),
                          InstanceMethod<&FlatIndexWrap::SaveSync>("saveSync"),
                          InstanceMethod<&FlatIndexWrap::SaveAsync>("saveAsync"),
                          InstanceMethod<&FlatIndexWrap::ToBufferSync>("toBufferSync"),
@@ -414,6 +592,8 @@ FlatIndexWrap::FlatIndexWrap(const Napi::CallbackInfo& info)
   const bool approximate = approx_value.IsBoolean() && approx_value.As<Napi::Boolean>().Value();
   const Status opt = core::FlatIndex::validate_options(dim_, storage, approximate);
   if (!opt.ok()) ThrowStatus(env, Status(opt.code, "options." + opt.message));
+  const Status dev = ResolveIndexDevice(info[5], storage, &cuda_);
+  if (!dev.ok()) ThrowStatus(env, dev);
   try {
     index_ = std::make_shared<core::FlatIndex>(dim_, metric, storage, approximate);
   } catch (const std::bad_alloc&) {
@@ -560,7 +740,18 @@ Napi::Value FlatIndexWrap::Options(const Napi::CallbackInfo& info) {
   o.Set("metric", Napi::String::New(env, core::metric_name(index->metric())));
   o.Set("storage", Napi::String::New(env, core::storage_name(index->storage())));
   o.Set("approximate", Napi::Boolean::New(env, index->approximate()));
+  o.Set("device", Napi::String::New(env, cuda_ ? "cuda" : "cpu"));
   return o;
+}
+
+Napi::Value FlatIndexWrap::SetDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = Live(env);
+  std::shared_ptr<CudaResidency> residency;
+  const Status status = ResolveIndexDevice(info[0], index->storage(), &residency);
+  if (!status.ok()) ThrowStatus(env, status);
+  cuda_ = std::move(residency);
+  return Napi::String::New(env, cuda_ ? "cuda" : "cpu");
 }
 
 Napi::Value FlatIndexWrap::Size(const Napi::CallbackInfo& info) {
@@ -577,7 +768,7 @@ Napi::Value FlatIndexWrap::SearchSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::shared_ptr<core::FlatIndex> index = Live(env);
   IndexSearchCall call;
-  Status status = ParseSearch(info, dim_, &call);
+  Status status = ParseSearch(info, dim_, cuda_ != nullptr, &call);
   if (!status.ok()) ThrowStatus(env, status);
   Isa isa = Isa::kScalar;
   status = active_isa(&isa);
@@ -589,7 +780,7 @@ Napi::Value FlatIndexWrap::SearchSync(const Napi::CallbackInfo& info) {
   if (!status.ok()) ThrowStatus(env, status);
   bool bigint = false;
   try {
-    status = RunSearch(*index, call, OutputsOf(ids, scores, counts, rescored), *bigint_ids_,
+    status = RunSearch(*index, cuda_.get(), call, OutputsOf(ids, scores, counts, rescored), *bigint_ids_,
                        MakeContext(call.threads, isa, nullptr), &bigint);
   } catch (const std::bad_alloc&) {
     status = Status(Code::kOutOfMemory, "out of memory");
@@ -605,7 +796,7 @@ Napi::Value FlatIndexWrap::SearchAsync(const Napi::CallbackInfo& info) {
   const std::shared_ptr<core::FlatIndex> index = index_;
   if (!index) return RejectedPromise(env, Status(Code::kInvalidArg, "index is closed"));
   IndexSearchCall call;
-  Status status = ParseSearch(info, dim_, &call);
+  Status status = ParseSearch(info, dim_, cuda_ != nullptr, &call);
   if (!status.ok()) return RejectedPromise(env, status);
   std::shared_ptr<CancelFlag> cancel;
   status = ReadToken(info[2], *state_, &cancel);
@@ -621,8 +812,8 @@ Napi::Value FlatIndexWrap::SearchAsync(const Napi::CallbackInfo& info) {
 
   std::unique_ptr<AsyncJob> job;
   try {
-    job = std::make_unique<IndexSearchWorker>(env, std::move(cancel), index, bigint_ids_, call, isa, ids, scores,
-                                              counts, rescored);
+    job = std::make_unique<IndexSearchWorker>(env, std::move(cancel), index, cuda_, bigint_ids_, call, isa, ids,
+                                              scores, counts, rescored);
   } catch (const std::bad_alloc&) {
     return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
   }
@@ -633,6 +824,7 @@ Napi::Value FlatIndexWrap::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (index_) {
     index_.reset();
+    cuda_.reset();  // the GPU mirror goes with the last search that holds it
     SyncExternalMemory(env);
   }
   return env.Undefined();
@@ -640,7 +832,8 @@ Napi::Value FlatIndexWrap::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info, AddonState& state) {
   Napi::Env env = info.Env();
-  return state.flat_index.New({info[0], info[1], info[2], info[3], Napi::External<AddonState>::New(env, &state)});
+  return state.flat_index.New(
+      {info[0], info[1], info[2], info[3], Napi::External<AddonState>::New(env, &state), info[4]});
 }
 
 }  // namespace binding

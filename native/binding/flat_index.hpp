@@ -4,6 +4,9 @@
 // mutex, briefly), search on the JS thread (sync) or the addon's pool (async). ids: int64 in core,
 // a Float64Array (exact integers 0..2^53-1) or, once the index was given BigInt64Array ids, a
 // BigInt64Array in JS.
+// Device 'cuda' (f32 storage): the index stays a core::FlatIndex (core is CUDA-free) plus a
+// CudaResidency, a mirror of its live rows resident on the GPU (cuda::DeviceGallery), rebuilt by
+// the first search after a change (core's version()); searches run on the mirror.
 #pragma once
 
 #include <napi.h>
@@ -18,14 +21,18 @@
 namespace vlk {
 namespace binding {
 
+/// A 'cuda' index's GPU mirror and the lock that serializes its rebuilds (flat_index.cpp).
+class CudaResidency;
+
 class FlatIndexWrap : public Napi::ObjectWrap<FlatIndexWrap> {
  public:
   /// The class constructor for this addon instance (kept in its state; created only through
   /// createFlatIndex, which passes the state as an External).
   static Napi::Function Define(Napi::Env env);
 
-  /// new (dim, metric, External<AddonState>). Throws kInvalidArg (dim not an integer in
-  /// 1..2^31 - 1, unknown metric, no state). JS thread.
+  /// new (dim, metric, storage, approximate, External<AddonState>, device). Throws kInvalidArg (dim
+  /// not an integer in 1..2^31 - 1, unknown metric, storage or device, device 'cuda' without f32
+  /// storage, no state), kNoDevice (device 'cuda' with CUDA unusable, naming the reason). JS thread.
   explicit FlatIndexWrap(const Napi::CallbackInfo& info);
 
   /// A wrap around an index built in core (load / fromBuffer): results are BigInt64Array when an
@@ -51,12 +58,16 @@ class FlatIndexWrap : public Napi::ObjectWrap<FlatIndexWrap> {
   /// size() -> live vectors; memoryUsage() -> bytes held (core memory_usage()).
   Napi::Value Size(const Napi::CallbackInfo& info);
   Napi::Value MemoryUsage(const Napi::CallbackInfo& info);
-  /// searchSync(queries, { k, threads? }) -> { ids, scores, counts, k, count } (count x k).
+  /// searchSync(queries, { k, threads?, filter?, precision? }) -> { ids, scores, counts, k, count }
+  /// (count x k). precision 'bf16': only on a 'cuda' index.
   Napi::Value SearchSync(const Napi::CallbackInfo& info);
-  /// searchAsync(queries, { k, threads? }, token?) -> Promise of the same result.
+  /// searchAsync(queries, { k, threads?, filter?, precision? }, token?) -> Promise of the same result.
   Napi::Value SearchAsync(const Napi::CallbackInfo& info);
-  /// describe() -> { dim, metric, storage, approximate }.
+  /// describe() -> { dim, metric, storage, approximate, device } (device: 'cpu' | 'cuda', resolved).
   Napi::Value Options(const Napi::CallbackInfo& info);
+  /// setDevice(device: 'cpu' | 'cuda' | 'auto' | undefined) -> the resolved device ('cpu' | 'cuda'):
+  /// where searches run from now on (FlatIndex.load's options.device). Throws as the constructor.
+  Napi::Value SetDevice(const Napi::CallbackInfo& info);
   /// saveSync(path); saveAsync(path, progress?: Float64Array(2), token?) -> Promise<undefined>.
   /// toBufferSync() -> Buffer; toBufferAsync(progress?, token?) -> Promise<Buffer>. (index_file.cpp)
   Napi::Value SaveSync(const Napi::CallbackInfo& info);
@@ -74,6 +85,7 @@ class FlatIndexWrap : public Napi::ObjectWrap<FlatIndexWrap> {
   void SyncExternalMemory(Napi::Env env);
 
   std::shared_ptr<core::FlatIndex> index_;  // null once closed
+  std::shared_ptr<CudaResidency> cuda_;     // device 'cuda': the GPU mirror; null: 'cpu'
   AddonState* state_ = nullptr;             // the addon instance's state (outlives every call)
   int64_t dim_ = 0;
   // Ever given BigInt64Array ids: results are BigInt64Array. Shared with async searches, which read
@@ -83,7 +95,8 @@ class FlatIndexWrap : public Napi::ObjectWrap<FlatIndexWrap> {
   int64_t reported_bytes_ = 0;              // bytes reported to V8 through AdjustExternalMemory
 };
 
-/// createFlatIndex(dim, metric) -> a FlatIndexWrap of this addon instance. Throws as its constructor.
+/// createFlatIndex(dim, metric, storage?, approximate?, device?) -> a FlatIndexWrap of this addon
+/// instance. Throws as its constructor.
 Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info, AddonState& state);
 
 }  // namespace binding

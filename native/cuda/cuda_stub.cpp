@@ -3,6 +3,10 @@
 // A CUDA build compiles vlk_cuda_sources instead of this file, never both.
 #include "cuda/common/cuda_api.hpp"
 
+#include <memory>
+#include <string>
+#include <utility>
+
 namespace vlk {
 namespace cuda {
 
@@ -21,6 +25,25 @@ const DeviceInfo& device_info() {
     return d;
   }();
   return info;
+}
+
+// Never made here (upload_gallery fails), but defined so the interface links.
+struct DeviceGallery::Impl {};
+
+DeviceGallery::DeviceGallery(int64_t rows, int64_t dim, core::Metric metric, int64_t device_bytes,
+                             std::unique_ptr<Impl> impl)
+    : rows_(rows), dim_(dim), metric_(metric), device_bytes_(device_bytes), impl_(std::move(impl)) {}
+
+DeviceGallery::~DeviceGallery() = default;
+
+Status upload_gallery(const MatrixView<const float>&, core::Metric, std::shared_ptr<DeviceGallery>* out) {
+  if (out != nullptr) out->reset();
+  return Status(Code::kNoDevice, std::string("CUDA is not available: ") + kNotBuilt);
+}
+
+Status search_resident(const DeviceGallery&, const core::SearchArgs&, const core::SearchOut&, const Context&,
+                       Precision) {
+  return Status(Code::kNoDevice, std::string("CUDA is not available: ") + kNotBuilt);
 }
 
 Status search(const core::SearchArgs&, const core::SearchOut&, const Context&, Precision) {

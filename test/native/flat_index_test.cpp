@@ -250,3 +250,38 @@ VLK_TEST(flat_index_compact_keeps_results) {
     VLK_CHECK_EQ(index.size(), n / 3 + 1 + (n % 3 != 0 ? 1 : 0));
   }
 }
+
+// version(): bumped by every change that alters the live rows or their blocks (add of >= 1 row,
+// remove of >= 1 id, a compaction that rewrites), never by a no-op or a failed call; a snapshot
+// carries the version it was taken at. (The binding's GPU mirror rebuilds on a version change.)
+VLK_TEST(flat_index_version_tracks_changes) {
+  const int64_t d = 4;
+  FlatIndex index(d, Metric::kInnerProduct);
+  std::vector<float> v(static_cast<size_t>(10 * d), 0.5f);
+  const int64_t v0 = index.version();
+  VLK_CHECK_EQ(FlatIndex::snapshot_version(*index.freeze()), v0);
+  VLK_CHECK(index.add(MatrixView<const float>(v.data(), 0, d), nullptr, nullptr).ok());
+  VLK_CHECK_EQ(index.version(), v0);  // empty add
+  VLK_CHECK(index.add(MatrixView<const float>(v.data(), 10, d), nullptr, nullptr).ok());
+  const int64_t v1 = index.version();
+  VLK_CHECK(v1 > v0);
+  VLK_CHECK_EQ(FlatIndex::snapshot_version(*index.freeze()), v1);
+  const int64_t dup[2] = {3, 3};
+  VLK_CHECK_EQ(index.remove(dup, 2).code, Code::kInvalidArg);
+  VLK_CHECK_EQ(index.version(), v1);  // failed remove
+  VLK_CHECK(index.remove(dup, 0).ok());
+  VLK_CHECK_EQ(index.version(), v1);  // empty remove
+  const int64_t existing[1] = {0};
+  VLK_CHECK_EQ(index.add(MatrixView<const float>(v.data(), 1, d), existing, nullptr).code, Code::kInvalidArg);
+  VLK_CHECK_EQ(index.version(), v1);  // failed add
+  VLK_CHECK(index.remove(dup, 1).ok());
+  const int64_t v2 = index.version();
+  VLK_CHECK(v2 > v1);
+  int64_t freed = 0;
+  VLK_CHECK(index.compact(&freed).ok());
+  const int64_t v3 = index.version();
+  VLK_CHECK(v3 > v2);
+  VLK_CHECK(index.compact(&freed).ok());
+  VLK_CHECK_EQ(index.version(), v3);  // nothing left to compact
+  VLK_CHECK_EQ(FlatIndex::snapshot_version(*index.freeze()), v3);
+}

@@ -283,6 +283,7 @@ Status FlatIndex::add(const MatrixView<const float>& v, const int64_t* ids, int6
     next_auto_id_ = max_id == std::numeric_limits<int64_t>::max() ? max_id : max_id + 1;
     rows_ += v.rows;
     live_count_ += v.rows;
+    ++version_;
     return Status::Ok();
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "add: out of memory for " + std::to_string(v.rows) + " vectors");
@@ -313,6 +314,7 @@ Status FlatIndex::remove(const int64_t* ids, int64_t n) {
     rows_by_id_.erase(it);
   }
   live_count_ -= n;
+  if (n > 0) ++version_;
   return Status::Ok();
 }
 
@@ -354,6 +356,7 @@ Status FlatIndex::compact(int64_t* freed) {
     rows_by_id_.swap(rows_by_id);
     live_.swap(live);
     rows_ = live_count_;
+    ++version_;
     if (freed != nullptr) *freed = before - memory_usage_locked();
     return Status::Ok();
   } catch (const std::bad_alloc&) {
@@ -364,6 +367,11 @@ Status FlatIndex::compact(int64_t* freed) {
 int64_t FlatIndex::next_auto_id() const {
   std::lock_guard<std::mutex> lock(mu_);
   return next_auto_id_;
+}
+
+int64_t FlatIndex::version() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return version_;
 }
 
 bool FlatIndex::has(int64_t id) const {
@@ -426,6 +434,7 @@ class IndexSnapshot {
   int64_t rows = 0;
   int64_t live_count = 0;
   int64_t next_auto_id = 0;
+  int64_t version = 0;
   std::vector<uint64_t> live;
 
   bool is_live(int64_t row) const { return ((live[static_cast<size_t>(row >> 6)] >> (row & 63)) & 1u) != 0; }
@@ -438,11 +447,14 @@ std::shared_ptr<const IndexSnapshot> FlatIndex::freeze() const {
   s->rows = rows_;
   s->live_count = live_count_;
   s->next_auto_id = next_auto_id_;
+  s->version = version_;
   s->live = live_;
   return s;
 }
 
 int64_t FlatIndex::snapshot_count(const IndexSnapshot& s) { return s.live_count; }
+
+int64_t FlatIndex::snapshot_version(const IndexSnapshot& s) { return s.version; }
 
 int64_t FlatIndex::encoded_size(const IndexSnapshot& s) const {
   IndexImage im;

@@ -99,10 +99,18 @@ class FlatIndex {
   /// One past the largest id ever added (the next automatic id).
   int64_t next_auto_id() const;
 
+  /// A counter bumped by every add (of at least one vector), remove (of at least one id) and
+  /// compaction that rewrites the blocks: two equal versions mean the same live rows, ids and
+  /// insertion order, so a copy of the rows made at one version (e.g. a GPU mirror, see
+  /// native/binding/flat_index.cpp) is current while version() still returns it.
+  int64_t version() const;
+
   /// A snapshot of the live rows for saving (cheap: block references and live bits).
   std::shared_ptr<const IndexSnapshot> freeze() const;
   /// Live rows in the snapshot.
   static int64_t snapshot_count(const IndexSnapshot& s);
+  /// version() when the snapshot was taken (under the same lock as its rows).
+  static int64_t snapshot_version(const IndexSnapshot& s);
   /// Bytes of the encoding of a snapshot (encoded_size of its image).
   int64_t encoded_size(const IndexSnapshot& s) const;
   /// The snapshot as an image: ids, fp32 rows (if kept) and codes (bf16/i8) in insertion order.
@@ -146,6 +154,7 @@ class FlatIndex {
   std::vector<uint64_t> live_;                 // bit r: row r is live
   std::unordered_map<int64_t, int64_t> rows_by_id_;
   int64_t next_auto_id_ = 0;
+  int64_t version_ = 0;                        // see version()
 };
 
 }  // namespace core

@@ -16,16 +16,15 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
-#include <random>
+
+#include "common/atomic_file.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
@@ -124,19 +123,6 @@ std::string escape_bytes(const uint8_t* p, int64_t n) {
     }
   }
   return s;
-}
-
-// strerror_r comes in a GNU flavour (returns char*) and an XSI one (returns int).
-inline const char* strerror_result(int rc, const char* buf) { return rc == 0 ? buf : "unknown error"; }
-inline const char* strerror_result(const char* r, const char*) { return r; }
-std::string errno_string(int e) {
-  char buf[256];
-  buf[0] = '\0';
-  return strerror_result(strerror_r(e, buf, sizeof(buf)), buf);
-}
-
-Status io_error(const std::string& what, int err) {
-  return Status(Code::kIo, what + ": " + errno_string(err));
 }
 
 Status corrupt(const std::string& msg) { return Status(Code::kCorrupt, msg); }
@@ -646,90 +632,6 @@ Status out_of_memory(int64_t n) {
   return Status(Code::kOutOfMemory, "cannot allocate " + std::to_string(n) + " bytes for the index");
 }
 
-struct Fd {
-  int fd = -1;
-  Fd() = default;
-  explicit Fd(int f) : fd(f) {}
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { reset(); }
-  int reset() {
-    int rc = 0;
-    if (fd >= 0) rc = ::close(fd);
-    fd = -1;
-    return rc;
-  }
-};
-
-// Reads up to n bytes at offset `at`; *got is what was read (short only at end of file).
-bool pread_full(int fd, uint8_t* p, int64_t n, int64_t at, int64_t* got) {
-  int64_t done = 0;
-  while (done < n) {
-    const size_t want = size_t(std::min<int64_t>(n - done, int64_t(1) << 30));
-    const ssize_t r = ::pread(fd, p + done, want, off_t(at + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      *got = done;
-      return false;
-    }
-    if (r == 0) break;
-    done += r;
-  }
-  *got = done;
-  return true;
-}
-
-bool pwrite_full(int fd, const uint8_t* p, int64_t n, int64_t at) {
-  int64_t done = 0;
-  while (done < n) {
-    const size_t want = size_t(std::min<int64_t>(n - done, int64_t(1) << 30));
-    const ssize_t r = ::pwrite(fd, p + done, want, off_t(at + done));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return false;
-    }
-    if (r == 0) {
-      errno = EIO;
-      return false;
-    }
-    done += r;
-  }
-  return true;
-}
-
-// A hex suffix that differs between calls, threads and processes.
-std::string random_suffix() {
-  static std::atomic<uint64_t> counter{0};
-  uint64_t x = uint64_t(std::chrono::steady_clock::now().time_since_epoch().count()) ^
-               (counter.fetch_add(1, std::memory_order_relaxed) * 0x9E3779B97F4A7C15ull);
-  try {
-    std::random_device rd;
-    x ^= (uint64_t(rd()) << 32) | rd();
-  } catch (...) {
-    // No entropy source: time and counter still make the name unique enough for O_EXCL retries.
-  }
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  char buf[24];
-  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(x));
-  return buf;
-}
-
-// "a/b/c" -> dir "a/b", dir_prefix "a/b/", base "c"; "c" -> ".", "", "c".
-void split_path(const std::string& path, std::string* dir, std::string* dir_prefix, std::string* base) {
-  const size_t slash = path.rfind('/');
-  if (slash == std::string::npos) {
-    *dir = ".";
-    *dir_prefix = "";
-    *base = path;
-  } else {
-    *dir = slash == 0 ? "/" : path.substr(0, slash);
-    *dir_prefix = path.substr(0, slash + 1);
-    *base = path.substr(slash + 1);
-  }
-}
-
 }  // namespace
 
 // ---- public ----------------------------------------------------------------------------------
@@ -818,59 +720,19 @@ Status write_index_file(const std::string& path, const IndexImage& image, const 
   std::unique_ptr<uint8_t[]> stage(new (std::nothrow) uint8_t[size_t(stage_len)]);
   if (!stage) return out_of_memory(stage_len);
 
-  // Temporary file next to the target (same file system, so the rename is atomic). A hidden name,
-  // the target's name cut so that the whole stays under NAME_MAX.
-  std::string dir, dir_prefix, base;
-  split_path(path, &dir, &dir_prefix, &base);
-  const std::string prefix =
-      dir_prefix + "." + base.substr(0, 160) + ".tmp-" + std::to_string(::getpid()) + "-";
-  std::string tmp;
-  Fd fd;
-  for (int attempt = 0; attempt < 16 && fd.fd < 0; ++attempt) {
-    tmp = prefix + random_suffix();
-    fd.fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd.fd < 0 && errno != EEXIST) break;
-  }
-  if (fd.fd < 0) return io_error("save: cannot create temporary file '" + tmp + "' for '" + path + "'", errno);
-
-  // From here on, any failure removes the temporary file.
-  auto fail = [&](Status s) {
-    const int saved = errno;
-    fd.reset();
-    ::unlink(tmp.c_str());
-    errno = saved;
-    return s;
-  };
+  // Temporary file next to the target (same file system, so the rename is atomic); removed on any
+  // failure (AtomicFile's destructor included).
+  AtomicFile file;
+  VLK_RETURN_IF_ERROR(file.create(path, "save"));
 
   report(opts, 0, total);
-  Status s = produce_pass(
+  VLK_RETURN_IF_ERROR(produce_pass(
       f, image, opts, [&](int64_t) { return stage.get(); },
-      [&](int64_t pos, const uint8_t* p, int64_t n) {
-        if (!pwrite_full(fd.fd, p, n, pos)) return io_error("save: cannot write '" + tmp + "'", errno);
-        return Status::Ok();
-      },
-      &f.payload_crc);
-  if (!s.ok()) return fail(s);
+      [&](int64_t pos, const uint8_t* p, int64_t n) { return file.write_at(pos, p, n); }, &f.payload_crc));
   uint8_t header[fmt::kHeaderSize];
   build_header(f, header);
-  if (!pwrite_full(fd.fd, header, fmt::kHeaderSize, 0)) {
-    return fail(io_error("save: cannot write '" + tmp + "'", errno));
-  }
-  if (::fsync(fd.fd) != 0) return fail(io_error("save: cannot sync '" + tmp + "'", errno));
-  if (fd.reset() != 0) return fail(io_error("save: cannot close '" + tmp + "'", errno));
-  if (cancelled(opts)) return fail(Status(Code::kAborted, "save cancelled"));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    return fail(io_error("save: cannot rename '" + tmp + "' to '" + path + "'", errno));
-  }
-
-  // Make the rename itself durable. Some file systems cannot fsync a directory (EINVAL): ignored.
-  Fd dfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dfd.fd < 0) {
-    return io_error("save: wrote '" + path + "' but cannot open its directory '" + dir + "' to sync it", errno);
-  }
-  if (::fsync(dfd.fd) != 0 && errno != EINVAL) {
-    return io_error("save: wrote '" + path + "' but cannot sync its directory '" + dir + "'", errno);
-  }
+  VLK_RETURN_IF_ERROR(file.write_at(0, header, fmt::kHeaderSize));
+  VLK_RETURN_IF_ERROR(file.commit(opts.cancel));
   report(opts, total, total);
   return Status::Ok();
 }

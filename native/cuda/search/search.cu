@@ -1,11 +1,13 @@
-// Exact batched top-k search on the GPU (native/cuda/search): cuda::search, core::search's contract
-// (see cuda_api.hpp). First version, compile-tested only (no GPU was available when it was
-// written); bench/gpu/run.sh is its proof run.
+// Exact batched top-k search on the GPU (native/cuda/search): cuda::search, core::search's contract,
+// and the resident form (upload_gallery once, search_resident per batch; see cuda_api.hpp).
+// search() is upload_gallery + search_resident. Compile-tested only so far (no GPU was available
+// when it was written); bench/gpu/run.sh is its proof run.
 //
-// Pipeline per call (device 0, one stream):
-//  1. prep: queries and gallery uploaded in fp32, converted to bf16 (dimension padded to 16) with
-//     the per-row norms the bound needs (computed in float64, rounded up): |x|, |x - x^|, |x^|,
-//     and the fp32 values core uses for cosine (1/|g| from the same fma chain).
+// Pipeline (device 0, the default stream):
+//  0. upload_gallery: the gallery's fp32 rows copied once, converted on the device by prep_rows.
+//  1. prep: queries (per call) and gallery (once) in fp32, converted to bf16 (dimension padded to
+//     16) with the per-row norms the bound needs (computed in float64, rounded up): |x|, |x - x^|,
+//     |x^|, and the fp32 values core uses for cosine (1/|g| from the same fma chain).
 //  2. scan A (bf16 tensor cores, WMMA 16x16x16, fp32 accumulate): 64 queries x 64 rows per block
 //     step; per query and 256-row chunk the largest lower bound L = A - e is kept (Q x N/256
 //     floats: the score matrix itself never reaches global memory). The k-th largest chunk maximum
@@ -16,8 +18,12 @@
 //     cosine (dot * qinv) * ginv; l2 the float64 distance with core's four partial sums), then the
 //     best k by (score, lower row) from a bitonic sort in shared memory.
 // Any row outside the candidates has S <= U < t <= the k-th exact score, so the result equals
-// core::search. Queries whose candidates exceed the list are finished on the CPU by the caller's
-// core::search (exact either way). Precision::kBf16 skips the bound (e = 0) and the re-score.
+// core::search. Queries whose candidates exceed the list are finished on the CPU by core::search
+// (exact either way). Precision::kBf16 skips the bound (e = 0) and the re-score.
+// Filters: a row a query may not return (allow bit clear, or in the query's exclusion list, sorted
+// per query on the host and binary-searched) is skipped in both scans before its bounds are taken,
+// so it neither raises t nor becomes a candidate; with fewer than k allowed rows t is -inf and every
+// allowed row is a candidate, the rest of the row padding (-1, NaN), as in core.
 // Bound: e = |x_q| |r_g| + |g^| |r_q| + c (|q^| |g^| + |x_q| |x_g|) (+ 4c for cosine), with
 // c = (Dp + 16) 2^-21, generous for tensor-core accumulation (products exact, fp32 sums that may
 // truncate) and core's fp32 chain (gamma_D).
@@ -31,6 +37,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cuda/common/cuda_api.hpp"
@@ -46,9 +53,11 @@ using core::Metric;
 constexpr int kTileQ = 64;       // queries per block
 constexpr int kTileN = 64;       // gallery rows per block step
 constexpr int kChunk = 256;      // rows per chunk maximum (scan A)
-constexpr int kMaxK = 1024;      // largest k selected on the GPU
 constexpr int kCandCap = 4096;   // candidates per query (sorted in shared memory)
 constexpr int kThreads = 128;    // 4 warps
+// kMaxK (cuda_api.hpp) bounds k; kMaxRows keeps the chunk maxima per query within one shared-memory
+// sort in kth_of_chunks.
+static_assert(kMaxRows / kChunk <= 8192, "kth_of_chunks sorts at most 8192 chunk maxima");
 
 #define VLK_CUDA_TRY(expr)                                                                         \
   do {                                                                                             \
@@ -67,6 +76,9 @@ Status cuda_status(cudaError_t e, const char* what) {
 // Device memory freed on scope exit.
 struct DeviceBuffer {
   void* p = nullptr;
+  DeviceBuffer() = default;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   ~DeviceBuffer() {
     if (p != nullptr) cudaFree(p);
   }
@@ -153,7 +165,31 @@ struct ScanParams {
   int* cand_count;
   int* cand_rows;
   float* cand_upper;
+  // Filter (null: none): allow bits over gallery rows; per query q, the sorted rows
+  // excl_rows[excl_off[q] .. excl_off[q + 1]) it must not return.
+  const unsigned long long* allow;
+  const long long* excl_off;
+  const int* excl_rows;
 };
+
+// Whether query q may return gallery row r.
+__device__ inline bool allowed(const ScanParams& p, int64_t q, int64_t r) {
+  if (p.allow != nullptr && ((p.allow[r >> 6] >> (r & 63)) & 1ull) == 0) return false;
+  if (p.excl_off != nullptr) {
+    long long lo = p.excl_off[q], hi = p.excl_off[q + 1];
+    while (lo < hi) {
+      const long long mid = lo + (hi - lo) / 2;
+      const int v = p.excl_rows[mid];
+      if (v == r) return false;
+      if (v < r) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+  }
+  return true;
+}
 
 // Bounds of one (query, row) pair in the key space (larger is better; l2: -distance).
 __device__ inline void bounds(const ScanParams& p, int64_t q, int64_t r, float a, float* lo, float* hi) {
@@ -222,6 +258,7 @@ __global__ void __launch_bounds__(kThreads) scan(ScanParams p, int64_t chunks_pe
         for (int c = half * 32; c < half * 32 + 32; ++c) {
           const int64_t r = r0 + c;
           if (r >= p.n) break;
+          if (!allowed(p, q, r)) continue;
           const float a = tile[my_q][c];
           float lo, hi;
           bounds(p, q, r, a, &lo, &hi);
@@ -367,135 +404,280 @@ __global__ void rescore_select(const float* __restrict qf, const float* __restri
   if (threadIdx.x == 0) out_count[q] = have;
 }
 
-}  // namespace
+// Splits one allocation into a matrix's per-row values.
+Status norms_in(DeviceBuffer* b, int64_t rows, RowNorms* r) {
+  VLK_RETURN_IF_ERROR(alloc(b, static_cast<size_t>(rows) * (4 * sizeof(float) + sizeof(double)), "row norms"));
+  char* base = b->as<char>();
+  r->n2 = reinterpret_cast<double*>(base);
+  r->xnorm = reinterpret_cast<float*>(base + rows * sizeof(double));
+  r->rnorm = r->xnorm + rows;
+  r->hnorm = r->rnorm + rows;
+  r->inv = r->hnorm + rows;
+  return Status::Ok();
+}
 
-Status search(const core::SearchArgs& args, const core::SearchOut& out, const Context& ctx, Precision precision) {
-  VLK_RETURN_IF_ERROR(core::validate_search(args));
+// Copies m (any stride) to fresh device memory, contiguous rows.
+Status upload_rows(const MatrixView<const float>& m, DeviceBuffer* dst, const char* what) {
+  VLK_RETURN_IF_ERROR(alloc(dst, static_cast<size_t>(m.rows) * m.cols * sizeof(float), what));
+  VLK_CUDA_TRY(cudaMemcpy2D(dst->p, m.cols * sizeof(float), m.data, m.stride * sizeof(float), m.cols * sizeof(float),
+                            m.rows, cudaMemcpyHostToDevice));
+  return Status::Ok();
+}
+
+// bf16 codes (rows padded with zero rows to a multiple of `pad`) and norms of fp32 rows already on
+// the device.
+Status prepare(const float* f32, int64_t rows, int dim, int dp, int64_t pad, bool cosine, DeviceBuffer* codes,
+               DeviceBuffer* norms_buf, RowNorms* norms, const char* what) {
+  const int64_t padded = (rows + pad - 1) / pad * pad;
+  VLK_RETURN_IF_ERROR(alloc(codes, static_cast<size_t>(padded) * dp * 2, what));
+  VLK_CUDA_TRY(cudaMemset(codes->p, 0, static_cast<size_t>(padded) * dp * 2));
+  VLK_RETURN_IF_ERROR(norms_in(norms_buf, rows, norms));
+  prep_rows<<<static_cast<unsigned>((rows * 32 + 255) / 256), 256>>>(f32, rows, dim, dp, cosine,
+                                                                      codes->as<__nv_bfloat16>(), *norms);
+  VLK_CUDA_TRY(cudaGetLastError());
+  return Status::Ok();
+}
+
+// The checks every GPU search makes after core::validate_search.
+Status check_device_call(const core::SearchArgs& args) {
   const DeviceInfo& info = device_info();
   if (!info.usable) return Status(Code::kNoDevice, "device 'cuda': " + info.reason);
-  if (args.filter.active()) {
-    return Status(Code::kInvalidArg, "device 'cuda': filters (exclude / allow) run on the CPU only (use device 'cpu' or 'auto')");
+  if (args.tokens != 1) {
+    return Status(Code::kInvalidArg, "tokens: " + std::to_string(args.tokens) +
+                                         " rows per item run on the CPU only (use device 'cpu' or 'auto')");
   }
   if (args.k > kMaxK) {
     return Status(Code::kInvalidArg, "k: " + std::to_string(args.k) + " is above " + std::to_string(kMaxK) +
                                          ", the largest k device 'cuda' selects (use device 'cpu' or 'auto')");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// The resident gallery's device memory.
+struct DeviceGallery::Impl {
+  DeviceBuffer f32;    // rows x dim, contiguous
+  DeviceBuffer codes;  // padded to kTileN rows x dp, bf16
+  DeviceBuffer norms;  // gn's storage
+  RowNorms gn{};
+  int dp = 0;
+};
+
+DeviceGallery::DeviceGallery(int64_t rows, int64_t dim, core::Metric metric, int64_t device_bytes,
+                             std::unique_ptr<Impl> impl)
+    : rows_(rows), dim_(dim), metric_(metric), device_bytes_(device_bytes), impl_(std::move(impl)) {}
+
+DeviceGallery::~DeviceGallery() = default;
+
+Status upload_gallery(const MatrixView<const float>& g, Metric metric, std::shared_ptr<DeviceGallery>* out) {
+  out->reset();
+  if (g.rows < 0 || g.cols < 0 || g.stride < g.cols) {
+    return Status(Code::kShape, "gallery: negative size or stride smaller than cols");
+  }
+  if (g.rows == 0 || g.cols == 0) {
+    return Status(Code::kEmpty, "gallery: " + std::to_string(g.rows) + " x " + std::to_string(g.cols) + " is empty");
+  }
+  if (g.data == nullptr) return Status(Code::kInvalidArg, "gallery: null data pointer");
+  if (g.rows > kMaxRows) {
+    return Status(Code::kInvalidArg, "gallery: " + std::to_string(g.rows) +
+                                         " rows exceed what device 'cuda' scans in one call (2,097,152)");
+  }
+  if (g.cols > (int64_t{1} << 24)) {
+    return Status(Code::kInvalidArg, "gallery: dim " + std::to_string(g.cols) + " exceeds what device 'cuda' takes (16,777,216)");
+  }
+  const DeviceInfo& info = device_info();
+  if (!info.usable) return Status(Code::kNoDevice, "device 'cuda': " + info.reason);
+  {
+    const std::string bad = core::find_non_finite("gallery", g);
+    if (!bad.empty()) return Status(Code::kNonFinite, bad);
+  }
+  try {
+    const int64_t n = g.rows;
+    const int dim = static_cast<int>(g.cols);
+    const int dp = (dim + 15) / 16 * 16;
+    VLK_CUDA_TRY(cudaSetDevice(0));
+    auto impl = std::make_unique<DeviceGallery::Impl>();
+    impl->dp = dp;
+    VLK_RETURN_IF_ERROR(upload_rows(g, &impl->f32, "gallery"));
+    VLK_RETURN_IF_ERROR(prepare(impl->f32.as<float>(), n, dim, dp, kTileN, metric == Metric::kCosine, &impl->codes,
+                                &impl->norms, &impl->gn, "gallery codes"));
+    VLK_CUDA_TRY(cudaStreamSynchronize(0));  // the gallery is complete (and any fault shows) here
+    const int64_t n_pad = (n + kTileN - 1) / kTileN * kTileN;
+    const int64_t bytes = n * dim * int64_t(sizeof(float)) + n_pad * dp * 2 +
+                          n * int64_t(4 * sizeof(float) + sizeof(double));
+    *out = std::make_shared<DeviceGallery>(n, g.cols, metric, bytes, std::move(impl));
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "upload_gallery: out of host memory");
+  }
+}
+
+Status search_resident(const DeviceGallery& gallery, const core::SearchArgs& args, const core::SearchOut& out,
+                       const Context& ctx, Precision precision) {
+  // args.gallery gives the shape only; validate_search wants a pointer, so stand one in for null.
+  static const float kNoData = 0.0f;
+  core::SearchArgs a = args;
+  if (a.gallery.data == nullptr) a.gallery = MatrixView<const float>(&kNoData, a.gallery.rows, a.gallery.cols);
+  VLK_RETURN_IF_ERROR(core::validate_search(a));
+  if (a.gallery.rows != gallery.rows() || a.gallery.cols != gallery.dim()) {
+    return Status(Code::kInvalidArg, "gallery: " + std::to_string(a.gallery.rows) + " x " +
+                                         std::to_string(a.gallery.cols) + " is not the resident gallery's " +
+                                         std::to_string(gallery.rows()) + " x " + std::to_string(gallery.dim()));
+  }
+  if (a.metric != gallery.metric()) {
+    return Status(Code::kInvalidArg, std::string("metric: '") + core::metric_name(a.metric) +
+                                         "' differs from the resident gallery's '" +
+                                         core::metric_name(gallery.metric()) + "'");
+  }
+  VLK_RETURN_IF_ERROR(check_device_call(a));
+  if (ctx.cancelled()) return Status(Code::kAborted, "search aborted");
+  {
+    const std::string bad = core::find_non_finite("queries", a.queries);
+    if (!bad.empty()) return Status(Code::kNonFinite, bad);
+  }
+  const DeviceGallery::Impl& gi = gallery.impl();
+  const int64_t nq = a.queries.rows, n = gallery.rows(), k = a.k;
+  const int dim = static_cast<int>(gallery.dim());
+  const int dp = gi.dp;
+  const bool exact = precision == Precision::kExact;
+  try {
+    VLK_CUDA_TRY(cudaSetDevice(0));
+    DeviceBuffer qf, qb, qnorm_buf;
+    VLK_RETURN_IF_ERROR(upload_rows(a.queries, &qf, "queries"));
+    RowNorms qn{};
+    VLK_RETURN_IF_ERROR(prepare(qf.as<float>(), nq, dim, dp, kTileQ, a.metric == Metric::kCosine, &qb, &qnorm_buf,
+                                &qn, "query codes"));
+
+    // The filter on the device: allow bits as given; exclusion lists rebased to 0 and sorted per query.
+    DeviceBuffer allow_buf, excl_off_buf, excl_rows_buf;
+    if (a.filter.allow != nullptr) {
+      const size_t words = static_cast<size_t>((n + 63) / 64);
+      VLK_RETURN_IF_ERROR(alloc(&allow_buf, words * sizeof(uint64_t), "allow bits"));
+      VLK_CUDA_TRY(cudaMemcpy(allow_buf.p, a.filter.allow, words * sizeof(uint64_t), cudaMemcpyHostToDevice));
+    }
+    if (a.filter.exclude_offsets != nullptr) {
+      const int64_t* off = a.filter.exclude_offsets;
+      std::vector<long long> offsets(static_cast<size_t>(nq) + 1, 0);
+      std::vector<int> rows(static_cast<size_t>(off[nq] - off[0]));
+      for (int64_t i = 0; i < nq; ++i) {
+        const int64_t b = off[i] - off[0], e = off[i + 1] - off[0];
+        for (int64_t j = b; j < e; ++j) rows[static_cast<size_t>(j)] = a.filter.exclude_rows[off[0] + j];
+        std::sort(rows.begin() + b, rows.begin() + e);
+        offsets[static_cast<size_t>(i) + 1] = e;
+      }
+      VLK_RETURN_IF_ERROR(alloc(&excl_off_buf, offsets.size() * sizeof(long long), "exclude offsets"));
+      VLK_CUDA_TRY(cudaMemcpy(excl_off_buf.p, offsets.data(), offsets.size() * sizeof(long long), cudaMemcpyHostToDevice));
+      VLK_RETURN_IF_ERROR(alloc(&excl_rows_buf, rows.size() * sizeof(int), "exclude rows"));
+      if (!rows.empty()) {
+        VLK_CUDA_TRY(cudaMemcpy(excl_rows_buf.p, rows.data(), rows.size() * sizeof(int), cudaMemcpyHostToDevice));
+      }
+    }
+
+    // Chunks: kChunk rows each, at most 8192 per query (kMaxRows; the k-th selection sorts them in
+    // shared memory).
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    DeviceBuffer chunk_max, tau, cand_count, cand_rows, cand_upper, oi, os, oc;
+    VLK_RETURN_IF_ERROR(alloc(&chunk_max, static_cast<size_t>(nq * chunks) * sizeof(float), "chunk maxima"));
+    VLK_RETURN_IF_ERROR(alloc(&tau, static_cast<size_t>(nq) * sizeof(float), "thresholds"));
+    VLK_RETURN_IF_ERROR(alloc(&cand_count, static_cast<size_t>(nq) * sizeof(int), "candidate counts"));
+    VLK_RETURN_IF_ERROR(alloc(&cand_rows, static_cast<size_t>(nq) * kCandCap * sizeof(int), "candidates"));
+    VLK_RETURN_IF_ERROR(alloc(&cand_upper, static_cast<size_t>(nq) * kCandCap * sizeof(float), "candidate bounds"));
+    VLK_RETURN_IF_ERROR(alloc(&oi, static_cast<size_t>(nq * k) * sizeof(int), "results"));
+    VLK_RETURN_IF_ERROR(alloc(&os, static_cast<size_t>(nq * k) * sizeof(float), "results"));
+    VLK_RETURN_IF_ERROR(alloc(&oc, static_cast<size_t>(nq) * sizeof(int), "results"));
+    VLK_CUDA_TRY(cudaMemset(cand_count.p, 0, static_cast<size_t>(nq) * sizeof(int)));
+
+    ScanParams p{};
+    p.q = qb.as<__nv_bfloat16>();
+    p.g = gi.codes.as<__nv_bfloat16>();
+    p.nq = nq;
+    p.n = n;
+    p.dp = dp;
+    p.metric = a.metric;
+    p.exact = exact;
+    p.c = static_cast<float>((dp + 16) * std::ldexp(1.0, -21));
+    p.qn = qn;
+    p.gn = gi.gn;
+    p.chunk_max = chunk_max.as<float>();
+    p.chunks = chunks;
+    p.tau = tau.as<float>();
+    p.cand_count = cand_count.as<int>();
+    p.cand_rows = cand_rows.as<int>();
+    p.cand_upper = cand_upper.as<float>();
+    p.allow = a.filter.allow != nullptr ? allow_buf.as<unsigned long long>() : nullptr;
+    p.excl_off = a.filter.exclude_offsets != nullptr ? excl_off_buf.as<long long>() : nullptr;
+    p.excl_rows = a.filter.exclude_offsets != nullptr ? excl_rows_buf.as<int>() : nullptr;
+    // Enough blocks to fill the device: split the gallery into slices of whole chunks.
+    const int64_t qtiles = (nq + kTileQ - 1) / kTileQ;
+    const int64_t want_blocks = 8 * 132;
+    int64_t slices = std::max<int64_t>(1, std::min<int64_t>(chunks, (want_blocks + qtiles - 1) / qtiles));
+    const int64_t per_slice = (chunks + slices - 1) / slices;
+    slices = (chunks + per_slice - 1) / per_slice;
+    const dim3 grid(static_cast<unsigned>(qtiles), static_cast<unsigned>(slices));
+    scan<0><<<grid, kThreads>>>(p, per_slice);
+    VLK_CUDA_TRY(cudaGetLastError());
+    int64_t np2 = 1;
+    while (np2 < chunks) np2 <<= 1;
+    kth_of_chunks<<<static_cast<unsigned>(nq), 256, static_cast<size_t>(np2) * sizeof(float)>>>(
+        chunk_max.as<float>(), chunks, static_cast<int>(k), tau.as<float>());
+    VLK_CUDA_TRY(cudaGetLastError());
+    if (ctx.cancelled()) return Status(Code::kAborted, "search aborted");
+    scan<1><<<grid, kThreads>>>(p, per_slice);
+    VLK_CUDA_TRY(cudaGetLastError());
+    rescore_select<<<static_cast<unsigned>(nq), 256>>>(qf.as<float>(), gi.f32.as<float>(), dim, a.metric, exact, qn,
+                                                       gi.gn, cand_count.as<int>(), cand_rows.as<int>(),
+                                                       cand_upper.as<float>(), qb.as<__nv_bfloat16>(),
+                                                       gi.codes.as<__nv_bfloat16>(), dp, static_cast<int>(k),
+                                                       oi.as<int>(), os.as<float>(), oc.as<int>());
+    VLK_CUDA_TRY(cudaGetLastError());
+    std::vector<int> counts(static_cast<size_t>(nq));
+    VLK_CUDA_TRY(cudaMemcpy(out.indices, oi.p, static_cast<size_t>(nq * k) * sizeof(int), cudaMemcpyDeviceToHost));
+    VLK_CUDA_TRY(cudaMemcpy(out.scores, os.p, static_cast<size_t>(nq * k) * sizeof(float), cudaMemcpyDeviceToHost));
+    VLK_CUDA_TRY(cudaMemcpy(counts.data(), oc.p, static_cast<size_t>(nq) * sizeof(int), cudaMemcpyDeviceToHost));
+    // Queries whose candidates overflowed the list: exact on the CPU, one at a time, against the
+    // caller's host rows or, without them, a copy of the device's.
+    std::vector<float> host_rows;
+    MatrixView<const float> host = args.gallery;
+    for (int64_t i = 0; i < nq; ++i) {
+      if (counts[static_cast<size_t>(i)] >= 0) {
+        if (out.counts != nullptr) out.counts[i] = counts[static_cast<size_t>(i)];
+        continue;
+      }
+      if (host.data == nullptr) {
+        host_rows.resize(static_cast<size_t>(n) * dim);
+        VLK_CUDA_TRY(cudaMemcpy(host_rows.data(), gi.f32.p, host_rows.size() * sizeof(float), cudaMemcpyDeviceToHost));
+        host = MatrixView<const float>(host_rows.data(), n, dim);
+      }
+      core::SearchArgs one = args;
+      one.gallery = host;
+      one.queries = MatrixView<const float>(a.queries.row(i), 1, a.queries.cols, a.queries.stride);
+      int64_t single_off[2] = {0, 0};
+      if (a.filter.exclude_offsets != nullptr) {  // query i's own exclusion list, as one query's CSR
+        single_off[0] = a.filter.exclude_offsets[i];
+        single_off[1] = a.filter.exclude_offsets[i + 1];
+        one.filter.exclude_offsets = single_off;
+      }
+      core::SearchOut o{out.indices + i * k, out.scores + i * k, out.counts != nullptr ? out.counts + i : nullptr};
+      VLK_RETURN_IF_ERROR(core::search(one, o, ctx));
+    }
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "device 'cuda': out of host memory");
+  }
+}
+
+Status search(const core::SearchArgs& args, const core::SearchOut& out, const Context& ctx, Precision precision) {
+  VLK_RETURN_IF_ERROR(core::validate_search(args));
+  VLK_RETURN_IF_ERROR(check_device_call(args));
   if (ctx.cancelled()) return Status(Code::kAborted, "search aborted");
   {
     const std::string bad = core::find_non_finite("queries", args.queries);
     if (!bad.empty()) return Status(Code::kNonFinite, bad);
-    const std::string badg = core::find_non_finite("gallery", args.gallery);
-    if (!badg.empty()) return Status(Code::kNonFinite, badg);
   }
-  const int64_t nq = args.queries.rows, n = args.gallery.rows, k = args.k;
-  const int dim = static_cast<int>(args.queries.cols);
-  const int dp = (dim + 15) / 16 * 16;
-  const bool exact = precision == Precision::kExact;
-  VLK_CUDA_TRY(cudaSetDevice(0));
-  // Contiguous fp32 copies (views may have a stride).
-  auto upload = [&](const MatrixView<const float>& m, DeviceBuffer* dst, const char* what) -> Status {
-    VLK_RETURN_IF_ERROR(alloc(dst, static_cast<size_t>(m.rows) * m.cols * sizeof(float), what));
-    VLK_CUDA_TRY(cudaMemcpy2D(dst->p, m.cols * sizeof(float), m.data, m.stride * sizeof(float), m.cols * sizeof(float),
-                              m.rows, cudaMemcpyHostToDevice));
-    return Status::Ok();
-  };
-  DeviceBuffer qf, gf, qb, gb, qnorm_buf, gnorm_buf;
-  VLK_RETURN_IF_ERROR(upload(args.queries, &qf, "queries"));
-  VLK_RETURN_IF_ERROR(upload(args.gallery, &gf, "gallery"));
-  const int64_t nq_pad = (nq + kTileQ - 1) / kTileQ * kTileQ, n_pad = (n + kTileN - 1) / kTileN * kTileN;
-  VLK_RETURN_IF_ERROR(alloc(&qb, static_cast<size_t>(nq_pad) * dp * 2, "query codes"));
-  VLK_RETURN_IF_ERROR(alloc(&gb, static_cast<size_t>(n_pad) * dp * 2, "gallery codes"));
-  VLK_CUDA_TRY(cudaMemset(qb.p, 0, static_cast<size_t>(nq_pad) * dp * 2));
-  VLK_CUDA_TRY(cudaMemset(gb.p, 0, static_cast<size_t>(n_pad) * dp * 2));
-  auto norms_in = [](DeviceBuffer* b, int64_t rows, RowNorms* r) -> Status {
-    VLK_RETURN_IF_ERROR(alloc(b, static_cast<size_t>(rows) * (4 * sizeof(float) + sizeof(double)), "row norms"));
-    char* base = b->as<char>();
-    r->n2 = reinterpret_cast<double*>(base);
-    r->xnorm = reinterpret_cast<float*>(base + rows * sizeof(double));
-    r->rnorm = r->xnorm + rows;
-    r->hnorm = r->rnorm + rows;
-    r->inv = r->hnorm + rows;
-    return Status::Ok();
-  };
-  RowNorms qn{}, gn{};
-  VLK_RETURN_IF_ERROR(norms_in(&qnorm_buf, nq, &qn));
-  VLK_RETURN_IF_ERROR(norms_in(&gnorm_buf, n, &gn));
-  const bool cosine = args.metric == Metric::kCosine;
-  prep_rows<<<static_cast<unsigned>((nq * 32 + 255) / 256), 256>>>(qf.as<float>(), nq, dim, dp, cosine,
-                                                                     qb.as<__nv_bfloat16>(), qn);
-  prep_rows<<<static_cast<unsigned>((n * 32 + 255) / 256), 256>>>(gf.as<float>(), n, dim, dp, cosine,
-                                                                    gb.as<__nv_bfloat16>(), gn);
-  VLK_CUDA_TRY(cudaGetLastError());
-
-  // Chunks: kChunk rows each, at most 8192 per query (the k-th selection sorts them in shared memory).
-  int64_t chunks = (n + kChunk - 1) / kChunk;
-  if (chunks > 8192) return Status(Code::kInvalidArg, "gallery: " + std::to_string(n) + " rows exceed what device 'cuda' scans in one call (2,097,152)");
-  DeviceBuffer chunk_max, tau, cand_count, cand_rows, cand_upper, oi, os, oc;
-  VLK_RETURN_IF_ERROR(alloc(&chunk_max, static_cast<size_t>(nq * chunks) * sizeof(float), "chunk maxima"));
-  VLK_RETURN_IF_ERROR(alloc(&tau, static_cast<size_t>(nq) * sizeof(float), "thresholds"));
-  VLK_RETURN_IF_ERROR(alloc(&cand_count, static_cast<size_t>(nq) * sizeof(int), "candidate counts"));
-  VLK_RETURN_IF_ERROR(alloc(&cand_rows, static_cast<size_t>(nq) * kCandCap * sizeof(int), "candidates"));
-  VLK_RETURN_IF_ERROR(alloc(&cand_upper, static_cast<size_t>(nq) * kCandCap * sizeof(float), "candidate bounds"));
-  VLK_RETURN_IF_ERROR(alloc(&oi, static_cast<size_t>(nq * k) * sizeof(int), "results"));
-  VLK_RETURN_IF_ERROR(alloc(&os, static_cast<size_t>(nq * k) * sizeof(float), "results"));
-  VLK_RETURN_IF_ERROR(alloc(&oc, static_cast<size_t>(nq) * sizeof(int), "results"));
-  VLK_CUDA_TRY(cudaMemset(cand_count.p, 0, static_cast<size_t>(nq) * sizeof(int)));
-
-  ScanParams p{};
-  p.q = qb.as<__nv_bfloat16>();
-  p.g = gb.as<__nv_bfloat16>();
-  p.nq = nq;
-  p.n = n;
-  p.dp = dp;
-  p.metric = args.metric;
-  p.exact = exact;
-  p.c = static_cast<float>((dp + 16) * std::ldexp(1.0, -21));
-  p.qn = qn;
-  p.gn = gn;
-  p.chunk_max = chunk_max.as<float>();
-  p.chunks = chunks;
-  p.tau = tau.as<float>();
-  p.cand_count = cand_count.as<int>();
-  p.cand_rows = cand_rows.as<int>();
-  p.cand_upper = cand_upper.as<float>();
-  // Enough blocks to fill the device: split the gallery into slices of whole chunks.
-  const int64_t qtiles = (nq + kTileQ - 1) / kTileQ;
-  const int64_t want_blocks = 8 * 132;
-  int64_t slices = std::max<int64_t>(1, std::min<int64_t>(chunks, (want_blocks + qtiles - 1) / qtiles));
-  const int64_t per_slice = (chunks + slices - 1) / slices;
-  slices = (chunks + per_slice - 1) / per_slice;
-  const dim3 grid(static_cast<unsigned>(qtiles), static_cast<unsigned>(slices));
-  scan<0><<<grid, kThreads>>>(p, per_slice);
-  VLK_CUDA_TRY(cudaGetLastError());
-  int64_t np2 = 1;
-  while (np2 < chunks) np2 <<= 1;
-  kth_of_chunks<<<static_cast<unsigned>(nq), 256, static_cast<size_t>(np2) * sizeof(float)>>>(
-      chunk_max.as<float>(), chunks, static_cast<int>(k), tau.as<float>());
-  VLK_CUDA_TRY(cudaGetLastError());
-  if (ctx.cancelled()) return Status(Code::kAborted, "search aborted");
-  scan<1><<<grid, kThreads>>>(p, per_slice);
-  VLK_CUDA_TRY(cudaGetLastError());
-  rescore_select<<<static_cast<unsigned>(nq), 256>>>(qf.as<float>(), gf.as<float>(), dim, args.metric, exact, qn, gn,
-                                                     cand_count.as<int>(), cand_rows.as<int>(), cand_upper.as<float>(),
-                                                     qb.as<__nv_bfloat16>(), gb.as<__nv_bfloat16>(), dp,
-                                                     static_cast<int>(k), oi.as<int>(), os.as<float>(), oc.as<int>());
-  VLK_CUDA_TRY(cudaGetLastError());
-  std::vector<int> counts(static_cast<size_t>(nq));
-  VLK_CUDA_TRY(cudaMemcpy(out.indices, oi.p, static_cast<size_t>(nq * k) * sizeof(int), cudaMemcpyDeviceToHost));
-  VLK_CUDA_TRY(cudaMemcpy(out.scores, os.p, static_cast<size_t>(nq * k) * sizeof(float), cudaMemcpyDeviceToHost));
-  VLK_CUDA_TRY(cudaMemcpy(counts.data(), oc.p, static_cast<size_t>(nq) * sizeof(int), cudaMemcpyDeviceToHost));
-  // Queries whose candidates overflowed the list: exact on the CPU, one at a time.
-  for (int64_t i = 0; i < nq; ++i) {
-    if (counts[static_cast<size_t>(i)] >= 0) {
-      if (out.counts != nullptr) out.counts[i] = counts[static_cast<size_t>(i)];
-      continue;
-    }
-    core::SearchArgs one = args;
-    one.queries = MatrixView<const float>(args.queries.row(i), 1, args.queries.cols, args.queries.stride);
-    core::SearchOut o{out.indices + i * k, out.scores + i * k, out.counts != nullptr ? out.counts + i : nullptr};
-    VLK_RETURN_IF_ERROR(core::search(one, o, ctx));
-  }
-  return Status::Ok();
+  std::shared_ptr<DeviceGallery> gallery;
+  VLK_RETURN_IF_ERROR(upload_gallery(args.gallery, args.metric, &gallery));
+  return search_resident(*gallery, args, out, ctx, precision);
 }
 
 }  // namespace cuda
