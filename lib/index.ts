@@ -6,6 +6,8 @@
 export { search, searchSync } from './search';
 export { tokenMaxSearch, tokenMaxSearchSync } from './token_max_search';
 export { compose, composeSync, composedSearch } from './compose';
+export { CombinerTrainer } from './trainer';
+export type { CombinerTrainerOptions, Triplets, TrainProgress } from './trainer';
 export type { CombinerWeights, ComposeMode, ComposeOptions, ComposedSearchOptions } from './compose';
 export type { TokenGalleryInput, TokenMaxSearchOptions } from './token_max_search';
 export { mergeTopK, mergeTopKSync } from './merge_top_k';

@@ -160,6 +160,17 @@ export interface NativeBinding {
   writeSafetensorsAsync(path: string, tensors: NativeTensorInput[], metadata: string[], token?: NativeCancelToken): Promise<void>;
   encodeSafetensorsSync(tensors: NativeTensorInput[], metadata: string[]): Buffer;
   composeSync(image: unknown, text: unknown, options: unknown): Float32Array;
+  combinerTrainerCreate(dim: number, projection: number, hidden: number, seed: number): unknown;
+  combinerTrainerStepSync(handle: unknown, image: unknown, text: unknown, target: unknown, options: unknown): number;
+  combinerTrainerStepAsync(
+    handle: unknown,
+    image: unknown,
+    text: unknown,
+    target: unknown,
+    options: unknown,
+    token?: NativeCancelToken,
+  ): Promise<number>;
+  combinerTrainerWeights(handle: unknown): Record<string, { shape: number[]; data: Float32Array }>;
   composeAsync(image: unknown, text: unknown, options: unknown, token?: NativeCancelToken): Promise<Float32Array>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;

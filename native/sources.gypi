@@ -5,6 +5,7 @@
       "native/core/common/status.cpp",
       "native/core/common/thread_pool.cpp",
       "native/core/compose/combiner.cpp",
+      "native/core/compose/combiner_trainer.cpp",
       "native/core/compose/compose.cpp",
       "native/core/compose/token_max_similarity.cpp",
       "native/core/index/flat_index.cpp",
@@ -15,6 +16,7 @@
       "native/core/linalg/gemm.cpp",
       "native/core/linalg/gemm_kernel_scalar.cpp",
       "native/core/losses/info_nce.cpp",
+      "native/core/optim/adamw.cpp",
       "native/core/losses/prototype_alignment.cpp",
       "native/core/search/merge_top_k.cpp",
       "native/core/search/rerank.cpp",
@@ -35,6 +37,7 @@
     ],
     "vlk_binding_sources": [
       "native/binding/addon.cpp",
+      "native/binding/combiner_trainer.cpp",
       "native/binding/common/args.cpp",
       "native/binding/common/async_job.cpp",
       "native/binding/common/cancel_token.cpp",

@@ -6,6 +6,7 @@
 #include "common/addon_state.hpp"
 #include "common/cancel_token.hpp"
 #include "common/errors.hpp"
+#include "combiner_trainer.hpp"
 #include "compose.hpp"
 #include "flat_index.hpp"
 #include "index_file.hpp"
@@ -31,6 +32,10 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::MergeTopKAsync>("mergeTopKAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankSync>("rerankSync", napi_enumerable),
                              InstanceMethod<&Addon::ComposeSync>("composeSync", napi_enumerable),
+                             InstanceMethod<&Addon::CombinerTrainerCreate>("combinerTrainerCreate", napi_enumerable),
+                             InstanceMethod<&Addon::CombinerTrainerStepSync>("combinerTrainerStepSync", napi_enumerable),
+                             InstanceMethod<&Addon::CombinerTrainerStepAsync>("combinerTrainerStepAsync", napi_enumerable),
+                             InstanceMethod<&Addon::CombinerTrainerWeights>("combinerTrainerWeights", napi_enumerable),
                              InstanceMethod<&Addon::ComposeAsync>("composeAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateFlatIndex>("createFlatIndex", napi_enumerable),
@@ -58,6 +63,12 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value MergeTopKAsync(const Napi::CallbackInfo& info) { return binding::MergeTopKAsync(info, state_); }
   Napi::Value RerankSync(const Napi::CallbackInfo& info) { return binding::RerankSync(info, state_); }
   Napi::Value ComposeSync(const Napi::CallbackInfo& info) { return binding::ComposeSync(info); }
+  Napi::Value CombinerTrainerCreate(const Napi::CallbackInfo& info) { return binding::CombinerTrainerCreate(info); }
+  Napi::Value CombinerTrainerStepSync(const Napi::CallbackInfo& info) { return binding::CombinerTrainerStepSync(info); }
+  Napi::Value CombinerTrainerStepAsync(const Napi::CallbackInfo& info) {
+    return binding::CombinerTrainerStepAsync(info, state_);
+  }
+  Napi::Value CombinerTrainerWeights(const Napi::CallbackInfo& info) { return binding::CombinerTrainerWeights(info); }
   Napi::Value ComposeAsync(const Napi::CallbackInfo& info) { return binding::ComposeAsync(info, state_); }
   Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
   Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info) { return binding::CreateFlatIndex(info, state_); }

@@ -9,6 +9,8 @@
 #include "common/context.hpp"
 #include "common/thread_pool.hpp"
 #include "compose/combiner.hpp"
+#include "compose/combiner_trainer.hpp"
+#include "optim/adamw.hpp"
 #include "isa/isa.hpp"
 #include "test_util.hpp"
 #include "vlk_test.hpp"
@@ -165,4 +167,51 @@ VLK_TEST(combiner_rejects_bad_weights) {
   w.b_o = x.data();
   x[0] = NAN;
   VLK_CHECK(vlk::core::validate_combiner(w).code == vlk::Code::kNonFinite);
+}
+
+VLK_TEST(combiner_trainer_lowers_the_loss_and_adamw_matches_pytorch) {
+  // AdamW against the formula, two steps, one element.
+  {
+    float p = 1.0f, m = 0.0f, v = 0.0f;
+    const float g1 = 0.5f, g2 = -0.25f;
+    vlk::core::AdamWOptions o;
+    o.lr = 0.1;
+    o.weight_decay = 0.01;
+    vlk::core::adamw_step(&p, &g1, &m, &v, 1, 1, o);
+    double pe = 1.0 - 0.1 * 0.01 * 1.0;
+    double me = 0.1 * 0.5, ve = 0.001 * 0.25;
+    pe -= 0.1 * (me / 0.1) / (std::sqrt(ve / 0.001) + 1e-8);
+    VLK_CHECK(std::fabs(p - pe) < 1e-6) << p << " vs " << pe;
+    vlk::core::adamw_step(&p, &g2, &m, &v, 1, 2, o);
+    pe -= 0.1 * 0.01 * pe;
+    me = 0.9 * me + 0.1 * g2;
+    ve = 0.999 * ve + 0.001 * g2 * g2;
+    pe -= 0.1 * (me / (1 - 0.81)) / (std::sqrt(ve / (1 - 0.999 * 0.999)) + 1e-8);
+    VLK_CHECK(std::fabs(p - pe) < 1e-6) << p << " vs " << pe;
+  }
+  // A fixed batch: the loss must fall well below its start.
+  Context ctx;
+  ctx.pool = &vlk::global_pool();
+  ctx.threads = 2;
+  ctx.isa = vlk::detected_isa();
+  const int64_t d = 16, b = 32;
+  vlk::core::CombinerTrainer tr(d, 4 * d, 8 * d, 5);
+  Rng rng(3);
+  std::vector<float> im(static_cast<size_t>(b * d)), tx(im.size()), tg(im.size());
+  for (auto& x : im) x = rng.uniform();
+  for (auto& x : tx) x = rng.uniform();
+  for (auto& x : tg) x = rng.uniform();
+  vlk::core::CombinerTrainOptions o;
+  o.adamw.lr = 1e-3;
+  o.dropout = 0.0f;
+  o.scale = 10;
+  double first = 0, last = 0;
+  for (int s = 0; s < 60; ++s) {
+    double loss = 0;
+    VLK_CHECK(tr.step(im.data(), tx.data(), tg.data(), b, o, &loss, ctx).ok());
+    if (s == 0) first = loss;
+    last = loss;
+  }
+  VLK_CHECK(last < 0.5 * first) << first << " -> " << last;
+  VLK_CHECK(tr.steps() == 60);
 }

@@ -1,0 +1,200 @@
+// Combiner training entry points (binding). The trainer's state lives in native memory behind an
+// External; a mutex serialises steps and weight copies (lib awaits each step anyway). Steps take
+// image, text and target features as B x D matrices (the forms search takes) and options
+// { lr, beta1, beta2, eps, weightDecay, dropout, scale, labelSmoothing, threads }.
+#include "combiner_trainer.hpp"
+
+#include <cmath>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "common/args.hpp"
+#include "common/async_job.hpp"
+#include "common/cancel_token.hpp"
+#include "common/errors.hpp"
+#include "common/thread_pool.hpp"
+#include "compose/combiner_trainer.hpp"
+#include "isa/isa.hpp"
+
+namespace vlk {
+namespace binding {
+
+namespace {
+
+struct Trainer {
+  std::mutex mu;
+  core::CombinerTrainer t;
+  Trainer(int64_t d, int64_t p, int64_t h, uint64_t seed) : t(d, p, h, seed) {}
+};
+using Handle = std::shared_ptr<Trainer>;
+
+Status ReadHandle(Napi::Value v, Handle* out) {
+  if (!v.IsExternal()) return Status(Code::kType, "trainer: not a combiner trainer handle");
+  *out = *v.As<Napi::External<Handle>>().Data();
+  return Status::Ok();
+}
+
+Status ReadNumber(Napi::Object o, const char* name, double* out) {
+  Napi::Value v = o.Get(name);
+  if (v.IsUndefined()) return Status::Ok();
+  if (!v.IsNumber() || !std::isfinite(v.As<Napi::Number>().DoubleValue())) {
+    return Status(Code::kType, std::string("options.") + name + ": expected a finite number, got " + Describe(v));
+  }
+  *out = v.As<Napi::Number>().DoubleValue();
+  return Status::Ok();
+}
+
+struct StepCall {
+  Handle trainer;
+  MatrixArg image, text, target;
+  core::CombinerTrainOptions opt;
+  int threads = 1;
+};
+
+Status ParseStep(const Napi::CallbackInfo& info, StepCall* c) {
+  VLK_RETURN_IF_ERROR(ReadHandle(info[0], &c->trainer));
+  const int64_t d = c->trainer->t.d();
+  const char* names[3] = {"image", "text", "target"};
+  MatrixArg* args[3] = {&c->image, &c->text, &c->target};
+  for (int i = 0; i < 3; ++i) {
+    VLK_RETURN_IF_ERROR(ReadMatrix(info[1 + i], names[i], args[i]));
+    VLK_RETURN_IF_ERROR(ShapeMatrix(names[i], true, d, args[i]));
+    if (args[i]->view.stride != d) return Status(Code::kShape, std::string(names[i]) + ": strided views are not supported");
+  }
+  if (c->text.view.rows != c->image.view.rows || c->target.view.rows != c->image.view.rows) {
+    return Status(Code::kShape, "image, text and target have " + std::to_string(c->image.view.rows) + ", " +
+                                    std::to_string(c->text.view.rows) + " and " + std::to_string(c->target.view.rows) +
+                                    " rows (they must be equal)");
+  }
+  Napi::Value ov = info[4];
+  if (!ov.IsUndefined()) {
+    if (!ov.IsObject()) return Status(Code::kType, "options: expected an object, got " + Describe(ov));
+    Napi::Object o = ov.As<Napi::Object>();
+    double dropout = c->opt.dropout;
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "lr", &c->opt.adamw.lr));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "beta1", &c->opt.adamw.beta1));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "beta2", &c->opt.adamw.beta2));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "eps", &c->opt.adamw.eps));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "weightDecay", &c->opt.adamw.weight_decay));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "dropout", &dropout));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "scale", &c->opt.scale));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "labelSmoothing", &c->opt.label_smoothing));
+    c->opt.dropout = static_cast<float>(dropout);
+    VLK_RETURN_IF_ERROR(ReadThreads(o.Get("threads"), &c->threads));
+  }
+  return Status::Ok();
+}
+
+Context MakeCtx(int threads, Isa isa, const CancelFlag* cancel) {
+  Context c;
+  c.pool = &global_pool();
+  c.threads = threads;
+  c.isa = isa;
+  c.cancel = cancel;
+  return c;
+}
+
+Status RunStep(StepCall& c, Isa isa, const CancelFlag* cancel, double* loss) {
+  std::lock_guard<std::mutex> lock(c.trainer->mu);
+  return c.trainer->t.step(c.image.view.data, c.text.view.data, c.target.view.data, c.image.view.rows, c.opt, loss,
+                           MakeCtx(c.threads, isa, cancel));
+}
+
+class StepJob final : public AsyncJob {
+ public:
+  StepJob(Napi::Env env, std::shared_ptr<CancelFlag> cancel, StepCall call, Isa isa)
+      : AsyncJob(env, std::move(cancel)), call_(std::move(call)), isa_(isa) {
+    Keep(call_.image.array);
+    Keep(call_.text.array);
+    Keep(call_.target.array);
+    call_.image.array = call_.text.array = call_.target.array = Napi::Float32Array();
+  }
+
+ protected:
+  Status Execute(const CancelFlag& cancel) override { return RunStep(call_, isa_, &cancel, &loss_); }
+  Napi::Value Result(Napi::Env env) override { return Napi::Number::New(env, loss_); }
+
+ private:
+  StepCall call_;
+  Isa isa_;
+  double loss_ = 0;
+};
+
+}  // namespace
+
+Napi::Value CombinerTrainerCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t dims[3];
+  const char* names[3] = {"dim", "projection", "hidden"};
+  for (int i = 0; i < 3; ++i) {
+    const Status st = ReadSize(info[i], names[i], &dims[i]);
+    if (!st.ok()) ThrowStatus(env, st);
+    if (dims[i] < 1 || dims[i] > (int64_t{1} << 20)) {
+      ThrowStatus(env, Status(Code::kInvalidArg, std::string(names[i]) + ": " + std::to_string(dims[i]) + " is not in 1..1048576"));
+    }
+  }
+  const double seed = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+  Handle* h = nullptr;
+  try {
+    h = new Handle(std::make_shared<Trainer>(dims[0], dims[1], dims[2], static_cast<uint64_t>(seed)));
+  } catch (const std::bad_alloc&) {
+    ThrowStatus(env, Status(Code::kOutOfMemory, "out of memory for the combiner's weights"));
+  }
+  return Napi::External<Handle>::New(env, h, [](Napi::Env, Handle* p) { delete p; });
+}
+
+Napi::Value CombinerTrainerStepSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  StepCall call;
+  Status st = ParseStep(info, &call);
+  Isa isa = Isa::kScalar;
+  if (st.ok()) st = active_isa(&isa);
+  double loss = 0;
+  if (st.ok()) st = RunStep(call, isa, nullptr, &loss);
+  if (!st.ok()) ThrowStatus(env, st);
+  return Napi::Number::New(env, loss);
+}
+
+Napi::Value CombinerTrainerStepAsync(const Napi::CallbackInfo& info, AddonState& state) {
+  Napi::Env env = info.Env();
+  StepCall call;
+  Status st = ParseStep(info, &call);
+  std::shared_ptr<CancelFlag> cancel;
+  if (st.ok()) st = ReadToken(info[5], state, &cancel);
+  Isa isa = Isa::kScalar;
+  if (st.ok()) st = active_isa(&isa);
+  if (!st.ok()) return RejectedPromise(env, st);
+  std::unique_ptr<AsyncJob> job;
+  try {
+    job = std::make_unique<StepJob>(env, std::move(cancel), std::move(call), isa);
+  } catch (const std::bad_alloc&) {
+    return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
+  }
+  return state.runner->Submit(env, std::move(job));
+}
+
+Napi::Value CombinerTrainerWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Handle h;
+  const Status st = ReadHandle(info[0], &h);
+  if (!st.ok()) ThrowStatus(env, st);
+  std::lock_guard<std::mutex> lock(h->mu);
+  Napi::Object out = Napi::Object::New(env);
+  for (const auto& t : h->t.tensors()) {
+    Napi::Object e = Napi::Object::New(env);
+    Napi::Array shape = Napi::Array::New(env, t.shape.size());
+    for (size_t i = 0; i < t.shape.size(); ++i) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, double(t.shape[i])));
+    Napi::Float32Array data = Napi::Float32Array::New(env, t.data->size());
+    std::copy(t.data->begin(), t.data->end(), data.Data());
+    e.Set("shape", shape);
+    e.Set("data", data);
+    out.Set(t.name, e);
+  }
+  return out;
+}
+
+}  // namespace binding
+}  // namespace vlk
