@@ -2,7 +2,7 @@
 //   p <- p - lr * wd * p
 //   m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2
 //   p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
-// t is the 1-based step count. float64 arithmetic per element, fp32 storage.
+// t is the 1-based step count. fp32 arithmetic per element (as PyTorch), bias corrections in float64.
 #pragma once
 
 #include <cstdint>
