@@ -171,6 +171,20 @@ export interface NativeBinding {
     token?: NativeCancelToken,
   ): Promise<number>;
   combinerTrainerWeights(handle: unknown): Record<string, { shape: number[]; data: Float32Array }>;
+  twoHopTrainerCreate(dim: number, projection: number, hidden: number, seed: number): unknown;
+  twoHopTrainerStepAsync(
+    handle: unknown,
+    image: unknown,
+    text: unknown,
+    target: unknown,
+    reverse: unknown,
+    options: unknown,
+    token?: NativeCancelToken,
+  ): Promise<{ loss: number; align: number }>;
+  twoHopTrainerWeights(handle: unknown): {
+    hop1: Record<string, { shape: number[]; data: Float32Array }>;
+    hop2: Record<string, { shape: number[]; data: Float32Array }>;
+  };
   composeAsync(image: unknown, text: unknown, options: unknown, token?: NativeCancelToken): Promise<Float32Array>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;

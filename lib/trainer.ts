@@ -9,6 +9,7 @@ import { describe, isRecord, readMatrix, shapeMatrix } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding } from './loader';
 import { writeSafetensors } from './safetensors';
+import { compose } from './compose';
 import type { MatrixInput } from './types';
 
 /** Options of {@link CombinerTrainer}. */
@@ -37,6 +38,15 @@ export interface CombinerTrainerOptions {
   batchSize?: number;
   /** Parallel width per step; default: the pool size. */
   threads?: number;
+  /**
+   * Train PTHA's two hops with combiner heads (seed 001, the library's adaptation for one CLIP
+   * vector per item): hop 1 p = C1(mod, ref) is pulled towards C1(reverse mod, target) (MSE, no
+   * gradient to that side), hop 2 q = C2(mod, p) is contrasted with the targets. Needs
+   * `reverse` texts in the data; queries are then C2(mod, C1(mod, ref)) ({@link CombinerTrainer.compose}).
+   */
+  twoHop?: boolean;
+  /** Weight of the hop-1 alignment term (default 0.4, as the paper's code). */
+  alignWeight?: number;
 }
 
 /** Training triplets, B x D each (Float32Array of B * dim values or a matrix view). */
@@ -44,6 +54,8 @@ export interface Triplets {
   image: MatrixInput;
   text: MatrixInput;
   target: MatrixInput;
+  /** Reverse modification texts (target -> reference); needed with `twoHop`. */
+  reverse?: MatrixInput;
 }
 
 /** Progress of {@link CombinerTrainer.fit}, after each step. */
@@ -88,6 +100,7 @@ export class CombinerTrainer {
   readonly dim: number;
   readonly projection: number;
   readonly hidden: number;
+  readonly twoHop: boolean;
   #handle: unknown;
   #opts: Record<string, number>;
   #batch: number;
@@ -114,7 +127,9 @@ export class CombinerTrainer {
         hidden: positive(options.hidden, 'hidden', 8 * dim, true),
         batch,
         seed: options.seed ?? 0,
+        twoHop: options.twoHop === true,
         opts: {
+          ...(options.twoHop === true ? { alignWeight: options.alignWeight ?? 0.4 } : {}),
           lr: positive(options.lr, 'lr', 1e-4),
           beta1: options.beta1 ?? 0.9,
           beta2: options.beta2 ?? 0.999,
@@ -133,8 +148,11 @@ export class CombinerTrainer {
     this.#batch = parsed.batch;
     this.#seed = parsed.seed;
     this.#opts = parsed.opts;
+    this.twoHop = parsed.twoHop;
     try {
-      this.#handle = binding.combinerTrainerCreate(this.dim, this.projection, this.hidden, this.#seed);
+      this.#handle = this.twoHop
+        ? binding.twoHopTrainerCreate(this.dim, this.projection, this.hidden, this.#seed)
+        : binding.combinerTrainerCreate(this.dim, this.projection, this.hidden, this.#seed);
     } catch (err) {
       throw fromNative(err, CombinerTrainer);
     }
@@ -146,7 +164,7 @@ export class CombinerTrainer {
    */
   async fit(data: Triplets, options: { epochs?: number; onProgress?: (p: TrainProgress) => void; signal?: AbortSignal } = {}): Promise<number[]> {
     const api = CombinerTrainer.prototype.fit;
-    const { image, text, target, n, epochs, signal } = atApi(() => {
+    const { image, text, target, reverse, n, epochs, signal } = atApi(() => {
       if (!isRecord(data)) throw new VlkError('ERR_VLK_TYPE', `data: expected { image, text, target }, got ${describe(data)}`);
       const m = (v: unknown, name: string) => shapeMatrix(readMatrix(v, name), name, this.dim);
       const image = m(data.image, 'image');
@@ -155,10 +173,18 @@ export class CombinerTrainer {
       if (text.rows !== image.rows || target.rows !== image.rows) {
         throw new VlkError('ERR_VLK_SHAPE', `image, text and target have ${image.rows}, ${text.rows} and ${target.rows} rows (they must be equal)`);
       }
+      if (this.twoHop && data.reverse === undefined) {
+        throw new VlkError('ERR_VLK_INVALID_ARG', 'data.reverse: two-hop training needs the reverse modification texts');
+      }
+      const reverse = this.twoHop ? m(data.reverse, 'reverse') : undefined;
+      if (reverse !== undefined && reverse.rows !== image.rows) {
+        throw new VlkError('ERR_VLK_SHAPE', `reverse has ${reverse.rows} rows, image has ${image.rows}`);
+      }
       return {
         image,
         text,
         target,
+        reverse,
         n: image.rows,
         epochs: positive(options.epochs, 'epochs', 1, true),
         signal: readSignal(options.signal, 'options.signal'),
@@ -167,8 +193,8 @@ export class CombinerTrainer {
     const d = this.dim;
     const b = Math.min(this.#batch, n);
     const losses: number[] = [];
-    const bufs = [new Float32Array(b * d), new Float32Array(b * d), new Float32Array(b * d)];
-    const srcs = [image, text, target];
+    const srcs = reverse === undefined ? [image, text, target] : [image, text, target, reverse];
+    const bufs = srcs.map(() => new Float32Array(b * d));
     for (let e = 0; e < epochs; e++) {
       const rand = mulberry((this.#seed ^ 0x9e3779b9) + this.#epochs * 7919);
       this.#epochs++;
@@ -182,14 +208,16 @@ export class CombinerTrainer {
       for (let s = 0; s < steps; s++) {
         for (let r = 0; r < b; r++) {
           const row = order[s * b + r];
-          for (let t = 0; t < 3; t++) {
+          for (let t = 0; t < srcs.length; t++) {
             const src = srcs[t];
             const off = row * src.cols;
             bufs[t].set(src.data.subarray(off, off + d), r * d);
           }
         }
-        const loss = await runCancellable(signal, api, (token) =>
-          binding.combinerTrainerStepAsync(this.#handle, bufs[0], bufs[1], bufs[2], this.#opts, token),
+        const loss = await runCancellable(signal, api, async (token) =>
+          this.twoHop
+            ? (await binding.twoHopTrainerStepAsync(this.#handle, bufs[0], bufs[1], bufs[2], bufs[3], this.#opts, token)).loss
+            : binding.combinerTrainerStepAsync(this.#handle, bufs[0], bufs[1], bufs[2], this.#opts, token),
         );
         sum += loss;
         options.onProgress?.({ epoch: e, step: s, steps, loss });
@@ -199,16 +227,45 @@ export class CombinerTrainer {
     return losses;
   }
 
-  /** The current weights, named and shaped as the PyTorch combiner's (copies). */
-  weights(): Record<string, Float32Array> {
-    const t = binding.combinerTrainerWeights(this.#handle);
-    return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.data]));
+  // Each head's tensors: one (plain) or two (two-hop: hop 1, hop 2).
+  #tensors(): Record<string, { shape: number[]; data: Float32Array }>[] {
+    if (!this.twoHop) return [binding.combinerTrainerWeights(this.#handle)];
+    const w = binding.twoHopTrainerWeights(this.#handle);
+    return [w.hop1, w.hop2];
   }
 
-  /** Writes the weights as safetensors (PyTorch: `combiner.load_state_dict(load_file(path))`). */
+  /**
+   * The current weights of each head, named as the PyTorch combiner's (copies): one head, or
+   * [hop 1, hop 2] with `twoHop`.
+   */
+  heads(): Record<string, Float32Array>[] {
+    return this.#tensors().map((t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.data])));
+  }
+
+  /** The (only) head's weights; with `twoHop`, hop 2's (use {@link CombinerTrainer.compose} or heads()). */
+  weights(): Record<string, Float32Array> {
+    const h = this.heads();
+    return h[h.length - 1];
+  }
+
+  /** Composed queries with the trained head(s): C(mod, ref), or C2(mod, C1(mod, ref)). */
+  async compose(image: MatrixInput, text: MatrixInput): Promise<Float32Array> {
+    const heads = this.heads();
+    let q = await compose(image, text, { weights: heads[0], dim: this.dim });
+    if (heads.length > 1) q = await compose(q, text, { weights: heads[1], dim: this.dim });
+    return q;
+  }
+
+  /**
+   * Writes the weights as safetensors (PyTorch: `combiner.load_state_dict(load_file(path))`); two
+   * heads are prefixed `hop1.` and `hop2.`.
+   */
   async save(path: string, options: { metadata?: Record<string, string> } = {}): Promise<void> {
-    const t = binding.combinerTrainerWeights(this.#handle);
-    const tensors = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, { dtype: 'F32' as const, shape: v.shape, data: v.data }]));
+    const heads = this.#tensors();
+    const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+    heads.forEach((t, i) => {
+      for (const [k, v] of Object.entries(t)) tensors[heads.length > 1 ? `hop${i + 1}.${k}` : k] = { dtype: 'F32', shape: v.shape, data: v.data };
+    });
     await writeSafetensors(path, tensors, { metadata: { format: 'pt', producer: 'vlkernels', ...options.metadata } });
   }
 }

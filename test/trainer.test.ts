@@ -1,7 +1,8 @@
 // Training in Node (test/trainer.test.ts): on a planted composed-retrieval task (test/helpers/
 // planted_cir.ts, fixed seed), a CombinerTrainer-fitted combiner lifts Recall@1 on held-out
 // reference combinations at least 20 points above the training-free sum baseline; its weights
-// round-trip through safetensors (and load in PyTorch when it is installed); bad options throw.
+// round-trip through safetensors (and load in PyTorch when it is installed); with few triplets the
+// two-hop heads (reverse modifications) beat the plain contrastive combiner; bad options throw.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -63,6 +64,33 @@ print("ok", tuple(sd["output_layer.weight"].shape))
   const line = (py.stdout || '').trim();
   if (line.startsWith('ok')) assert.match(line, new RegExp(`ok \\(${d}, ${8 * d}\\)`));
   else console.log(`  PyTorch load: skipped (${line || py.stderr?.trim() || 'python3 missing'})`);
+});
+
+Train('two hops beat the plain contrastive combiner when triplets are few', async () => {
+  // Harder variant: 8 values per slot, more noise, 300 training triplets (with reverse texts).
+  const task = plantedTask({ train: 300, values: 8, noise: 0.3 });
+  const d = task.dim;
+  const common = { dim: d, seed: 7, lr: 1e-3, dropout: 0.1, temperature: 0.05, batchSize: 64, weightDecay: 0 };
+  const sum = recallAt1(composeSync(task.test.image, task.test.text, { mode: 'sum', dim: d }), task);
+  const plain = new CombinerTrainer(common);
+  await plain.fit(task.train, { epochs: 60 });
+  const rPlain = recallAt1(await plain.compose(task.test.image, task.test.text), task);
+  const twoHop = new CombinerTrainer({ ...common, twoHop: true });
+  const losses = await twoHop.fit(task.train, { epochs: 60 });
+  const rTwo = recallAt1(await twoHop.compose(task.test.image, task.test.text), task);
+  console.log(`  R@1 held-out (300 triplets): sum ${(100 * sum).toFixed(1)}, plain combiner ${(100 * rPlain).toFixed(1)}, two-hop ${(100 * rTwo).toFixed(1)}`);
+  assert.ok(losses[losses.length - 1] < losses[0]);
+  assert.ok(rTwo >= sum + 0.2, `two-hop ${rTwo} vs sum ${sum}`);
+  assert.ok(rTwo > rPlain, `two-hop ${rTwo} vs plain ${rPlain}`);
+  assert.is(twoHop.heads().length, 2);
+  const file = join(dir, 'two-hop.safetensors');
+  await twoHop.save(file);
+  const back = readSafetensorsSync(file);
+  assert.ok('hop1.combiner_layer.weight' in back.tensors && 'hop2.output_layer.bias' in back.tensors);
+  const err = await plain.fit({ image: task.train.image, text: task.train.text, target: task.train.target }, { epochs: 1 }).then(() => null, (e) => e);
+  assert.is(err, null);
+  const missing = await twoHop.fit({ image: task.train.image, text: task.train.text, target: task.train.target }).then(() => null, (e) => e);
+  assert.is((missing as VlkError).code, 'ERR_VLK_INVALID_ARG');
 });
 
 Train('bad options and data: typed errors', async () => {

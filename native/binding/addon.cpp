@@ -36,6 +36,9 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::CombinerTrainerStepSync>("combinerTrainerStepSync", napi_enumerable),
                              InstanceMethod<&Addon::CombinerTrainerStepAsync>("combinerTrainerStepAsync", napi_enumerable),
                              InstanceMethod<&Addon::CombinerTrainerWeights>("combinerTrainerWeights", napi_enumerable),
+                             InstanceMethod<&Addon::TwoHopTrainerCreate>("twoHopTrainerCreate", napi_enumerable),
+                             InstanceMethod<&Addon::TwoHopTrainerStepAsync>("twoHopTrainerStepAsync", napi_enumerable),
+                             InstanceMethod<&Addon::TwoHopTrainerWeights>("twoHopTrainerWeights", napi_enumerable),
                              InstanceMethod<&Addon::ComposeAsync>("composeAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateFlatIndex>("createFlatIndex", napi_enumerable),
@@ -69,6 +72,11 @@ class Addon : public Napi::Addon<Addon> {
     return binding::CombinerTrainerStepAsync(info, state_);
   }
   Napi::Value CombinerTrainerWeights(const Napi::CallbackInfo& info) { return binding::CombinerTrainerWeights(info); }
+  Napi::Value TwoHopTrainerCreate(const Napi::CallbackInfo& info) { return binding::TwoHopTrainerCreate(info); }
+  Napi::Value TwoHopTrainerStepAsync(const Napi::CallbackInfo& info) {
+    return binding::TwoHopTrainerStepAsync(info, state_);
+  }
+  Napi::Value TwoHopTrainerWeights(const Napi::CallbackInfo& info) { return binding::TwoHopTrainerWeights(info); }
   Napi::Value ComposeAsync(const Napi::CallbackInfo& info) { return binding::ComposeAsync(info, state_); }
   Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
   Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info) { return binding::CreateFlatIndex(info, state_); }

@@ -196,5 +196,161 @@ Napi::Value CombinerTrainerWeights(const Napi::CallbackInfo& info) {
   return out;
 }
 
+namespace {
+
+struct TwoHop {
+  std::mutex mu;
+  core::TwoHopTrainer t;
+  TwoHop(int64_t d, int64_t p, int64_t h, uint64_t seed) : t(d, p, h, seed) {}
+};
+using TwoHopHandle = std::shared_ptr<TwoHop>;
+
+Status ReadTwoHop(Napi::Value v, TwoHopHandle* out) {
+  if (!v.IsExternal()) return Status(Code::kType, "trainer: not a two-hop trainer handle");
+  *out = *v.As<Napi::External<TwoHopHandle>>().Data();
+  return Status::Ok();
+}
+
+struct TwoHopCall {
+  TwoHopHandle trainer;
+  MatrixArg image, text, target, reverse;
+  core::TwoHopOptions opt;
+  int threads = 1;
+};
+
+Status ParseTwoHop(const Napi::CallbackInfo& info, TwoHopCall* c) {
+  VLK_RETURN_IF_ERROR(ReadTwoHop(info[0], &c->trainer));
+  const int64_t d = c->trainer->t.hop1().d();
+  const char* names[4] = {"image", "text", "target", "reverse"};
+  MatrixArg* args[4] = {&c->image, &c->text, &c->target, &c->reverse};
+  for (int i = 0; i < 4; ++i) {
+    VLK_RETURN_IF_ERROR(ReadMatrix(info[1 + i], names[i], args[i]));
+    VLK_RETURN_IF_ERROR(ShapeMatrix(names[i], true, d, args[i]));
+    if (args[i]->view.stride != d) return Status(Code::kShape, std::string(names[i]) + ": strided views are not supported");
+    if (args[i]->view.rows != c->image.view.rows) {
+      return Status(Code::kShape, std::string(names[i]) + " has " + std::to_string(args[i]->view.rows) +
+                                      " rows, image has " + std::to_string(c->image.view.rows));
+    }
+  }
+  // The single-head options, then alignWeight.
+  Napi::Value ov = info[5];
+  if (!ov.IsUndefined()) {
+    if (!ov.IsObject()) return Status(Code::kType, "options: expected an object, got " + Describe(ov));
+    Napi::Object o = ov.As<Napi::Object>();
+    core::CombinerTrainOptions& b = c->opt.base;
+    double dropout = b.dropout;
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "lr", &b.adamw.lr));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "beta1", &b.adamw.beta1));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "beta2", &b.adamw.beta2));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "eps", &b.adamw.eps));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "weightDecay", &b.adamw.weight_decay));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "dropout", &dropout));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "scale", &b.scale));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "labelSmoothing", &b.label_smoothing));
+    VLK_RETURN_IF_ERROR(ReadNumber(o, "alignWeight", &c->opt.align_weight));
+    b.dropout = static_cast<float>(dropout);
+    VLK_RETURN_IF_ERROR(ReadThreads(o.Get("threads"), &c->threads));
+  }
+  return Status::Ok();
+}
+
+class TwoHopJob final : public AsyncJob {
+ public:
+  TwoHopJob(Napi::Env env, std::shared_ptr<CancelFlag> cancel, TwoHopCall call, Isa isa)
+      : AsyncJob(env, std::move(cancel)), call_(std::move(call)), isa_(isa) {
+    for (MatrixArg* a : {&call_.image, &call_.text, &call_.target, &call_.reverse}) {
+      Keep(a->array);
+      a->array = Napi::Float32Array();
+    }
+  }
+
+ protected:
+  Status Execute(const CancelFlag& cancel) override {
+    std::lock_guard<std::mutex> lock(call_.trainer->mu);
+    return call_.trainer->t.step(call_.image.view.data, call_.text.view.data, call_.target.view.data,
+                                 call_.reverse.view.data, call_.image.view.rows, call_.opt, &loss_, &align_,
+                                 MakeCtx(call_.threads, isa_, &cancel));
+  }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("loss", Napi::Number::New(env, loss_));
+    o.Set("align", Napi::Number::New(env, align_));
+    return o;
+  }
+
+ private:
+  TwoHopCall call_;
+  Isa isa_;
+  double loss_ = 0, align_ = 0;
+};
+
+Napi::Object TensorsOf(Napi::Env env, core::CombinerTrainer& t) {
+  Napi::Object out = Napi::Object::New(env);
+  for (const auto& e : t.tensors()) {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array shape = Napi::Array::New(env, e.shape.size());
+    for (size_t i = 0; i < e.shape.size(); ++i) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, double(e.shape[i])));
+    Napi::Float32Array data = Napi::Float32Array::New(env, e.data->size());
+    std::copy(e.data->begin(), e.data->end(), data.Data());
+    o.Set("shape", shape);
+    o.Set("data", data);
+    out.Set(e.name, o);
+  }
+  return out;
+}
+
+}  // namespace
+
+Napi::Value TwoHopTrainerCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t dims[3];
+  const char* names[3] = {"dim", "projection", "hidden"};
+  for (int i = 0; i < 3; ++i) {
+    const Status st = ReadSize(info[i], names[i], &dims[i]);
+    if (!st.ok()) ThrowStatus(env, st);
+    if (dims[i] < 1 || dims[i] > (int64_t{1} << 20)) {
+      ThrowStatus(env, Status(Code::kInvalidArg, std::string(names[i]) + ": " + std::to_string(dims[i]) + " is not in 1..1048576"));
+    }
+  }
+  const double seed = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+  TwoHopHandle* h = nullptr;
+  try {
+    h = new TwoHopHandle(std::make_shared<TwoHop>(dims[0], dims[1], dims[2], static_cast<uint64_t>(seed)));
+  } catch (const std::bad_alloc&) {
+    ThrowStatus(env, Status(Code::kOutOfMemory, "out of memory for the two combiners' weights"));
+  }
+  return Napi::External<TwoHopHandle>::New(env, h, [](Napi::Env, TwoHopHandle* p) { delete p; });
+}
+
+Napi::Value TwoHopTrainerStepAsync(const Napi::CallbackInfo& info, AddonState& state) {
+  Napi::Env env = info.Env();
+  TwoHopCall call;
+  Status st = ParseTwoHop(info, &call);
+  std::shared_ptr<CancelFlag> cancel;
+  if (st.ok()) st = ReadToken(info[6], state, &cancel);
+  Isa isa = Isa::kScalar;
+  if (st.ok()) st = active_isa(&isa);
+  if (!st.ok()) return RejectedPromise(env, st);
+  std::unique_ptr<AsyncJob> job;
+  try {
+    job = std::make_unique<TwoHopJob>(env, std::move(cancel), std::move(call), isa);
+  } catch (const std::bad_alloc&) {
+    return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
+  }
+  return state.runner->Submit(env, std::move(job));
+}
+
+Napi::Value TwoHopTrainerWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TwoHopHandle h;
+  const Status st = ReadTwoHop(info[0], &h);
+  if (!st.ok()) ThrowStatus(env, st);
+  std::lock_guard<std::mutex> lock(h->mu);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("hop1", TensorsOf(env, h->t.hop1()));
+  out.Set("hop2", TensorsOf(env, h->t.hop2()));
+  return out;
+}
+
 }  // namespace binding
 }  // namespace vlk

@@ -8,19 +8,22 @@ import { gaussian, rng } from './random';
 
 export interface PlantedTask {
   dim: number;
-  train: { image: Float32Array; text: Float32Array; target: Float32Array; n: number };
+  train: { image: Float32Array; text: Float32Array; target: Float32Array; reverse: Float32Array; n: number };
   test: { image: Float32Array; text: Float32Array; target: Int32Array; reference: Int32Array; n: number };
   gallery: Float32Array; // one row per combination
   combos: number;
 }
 
-export function plantedTask(opts: { dim?: number; slots?: number; values?: number; train?: number; test?: number; seed?: number } = {}): PlantedTask {
+export function plantedTask(
+  opts: { dim?: number; slots?: number; values?: number; train?: number; test?: number; seed?: number; noise?: number } = {},
+): PlantedTask {
   const d = opts.dim ?? 32;
   const slots = opts.slots ?? 3;
   const values = opts.values ?? 6;
   const nTrain = opts.train ?? 3000;
   const nTest = opts.test ?? 300;
   const g = gaussian(opts.seed ?? 20261125);
+  const noise = opts.noise ?? 0.05;
   const u = rng((opts.seed ?? 20261125) + 1);
   const vec = (scale: number) => Float32Array.from({ length: d }, () => g() * scale);
   const attr = Array.from({ length: slots }, () => Array.from({ length: values }, () => vec(1 / Math.sqrt(d))));
@@ -31,14 +34,14 @@ export function plantedTask(opts: { dim?: number; slots?: number; values?: numbe
   const image = (c: number, out: Float32Array, at: number) => {
     const v = decode(c);
     for (let j = 0; j < d; j++) {
-      let x = 0.05 * g() / Math.sqrt(d);
+      let x = noise * g() / Math.sqrt(d);
       for (let s = 0; s < slots; s++) x += attr[s][v[s]][j];
       out[at + j] = x;
     }
   };
   // Held-out reference combinations: every fifth.
   const heldOut = (c: number) => c % 5 === 0;
-  const triplet = (wantHeldOut: boolean, im: Float32Array, tx: Float32Array, at: number) => {
+  const triplet = (wantHeldOut: boolean, im: Float32Array, tx: Float32Array, at: number, rev?: Float32Array) => {
     let c = 0;
     do c = Math.floor(u() * combos);
     while (heldOut(c) !== wantHeldOut);
@@ -47,14 +50,22 @@ export function plantedTask(opts: { dim?: number; slots?: number; values?: numbe
     let nv = v[s];
     while (nv === v[s]) nv = Math.floor(u() * values);
     image(c, im, at);
-    for (let j = 0; j < d; j++) tx[at + j] = words[s][nv][j] + 0.05 * g() / Math.sqrt(d);
+    for (let j = 0; j < d; j++) tx[at + j] = words[s][nv][j] + (noise * g()) / Math.sqrt(d);
+    // The reverse modification ("make it <old value> again") leads from the target back.
+    if (rev) for (let j = 0; j < d; j++) rev[at + j] = words[s][v[s]][j] + (noise * g()) / Math.sqrt(d);
     const t = v.slice();
     t[s] = nv;
     return { reference: c, target: encode(t) };
   };
-  const train = { image: new Float32Array(nTrain * d), text: new Float32Array(nTrain * d), target: new Float32Array(nTrain * d), n: nTrain };
+  const train = {
+    image: new Float32Array(nTrain * d),
+    text: new Float32Array(nTrain * d),
+    target: new Float32Array(nTrain * d),
+    reverse: new Float32Array(nTrain * d),
+    n: nTrain,
+  };
   for (let i = 0; i < nTrain; i++) {
-    const { target } = triplet(false, train.image, train.text, i * d);
+    const { target } = triplet(false, train.image, train.text, i * d, train.reverse);
     image(target, train.target, i * d);
   }
   const test = { image: new Float32Array(nTest * d), text: new Float32Array(nTest * d), target: new Int32Array(nTest), reference: new Int32Array(nTest), n: nTest };
