@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CombinerTrainer, compose, composeSync, readSafetensorsSync, searchSync, VlkError } from './helpers/lib';
+import { CombinerTrainer, compose, composeSync, readSafetensorsSync, searchSync, VlkError, writeSafetensorsSync } from './helpers/lib';
 import { plantedTask } from './helpers/planted_cir';
 
 const dir = mkdtempSync(join(tmpdir(), 'vlk-trainer-'));
@@ -47,23 +47,29 @@ Train('training lifts Recall@1 by at least 20 points over the sum baseline', asy
   const w = trainer.weights();
   assert.equal(back.tensors['combiner_layer.weight'].shape, [8 * d, 8 * d]);
   for (const [k, v] of Object.entries(w)) assert.equal(Array.from(back.tensors[k].data as Float32Array), Array.from(v), k);
-  // PyTorch loads them into the combiner's layers, when torch and safetensors are installed.
-  const py = spawnSync(process.env.PYTHON ?? 'python3', ['-c', `
-import sys
-try:
-    import torch
-    from safetensors.torch import load_file
-except ImportError as e:
-    print("skip", e); sys.exit(0)
-sd = load_file(sys.argv[1])
-d = ${d}
-lin = torch.nn.Linear(d, 4 * d)
-lin.load_state_dict({"weight": sd["text_projection_layer.weight"], "bias": sd["text_projection_layer.bias"]})
-print("ok", tuple(sd["output_layer.weight"].shape))
-`, file], { encoding: 'utf8' });
-  const line = (py.stdout || '').trim();
-  if (line.startsWith('ok')) assert.match(line, new RegExp(`ok \\(${d}, ${8 * d}\\)`));
-  else console.log(`  PyTorch load: skipped (${line || py.stderr?.trim() || 'python3 missing'})`);
+  // PyTorch (the CLIP4Cir combiner, re-implemented in bench/peers/torch_combiner.py) loads them
+  // and gives the same outputs as compose on the held-out pairs, when torch is installed.
+  const ours = await compose(task.test.image, task.test.text, { weights: w, dim: d });
+  const io = join(dir, 'io.safetensors');
+  writeSafetensorsSync(io, {
+    image: { shape: [task.test.n, d], data: task.test.image },
+    text: { shape: [task.test.n, d], data: task.test.text },
+    ours: { shape: [task.test.n, d], data: ours },
+  });
+  const py = spawnSync(process.env.PYTHON ?? 'python3', [join(__dirname, '..', 'bench', 'peers', 'torch_combiner.py'), file, io], {
+    encoding: 'utf8',
+  });
+  const line = (py.stdout || '').trim().split('\n').pop() ?? '';
+  if (line.startsWith('{')) {
+    const r = JSON.parse(line);
+    if (r.skipped) console.log(`  PyTorch parity: skipped (${r.skipped})`);
+    else {
+      console.log(`  PyTorch parity: max |torch - vlkernels| = ${r.maxAbsDiff.toExponential(2)} over ${r.rows} rows`);
+      assert.ok(r.maxAbsDiff < 1e-5, `PyTorch differs by ${r.maxAbsDiff}`);
+    }
+  } else {
+    console.log(`  PyTorch parity: skipped (${py.stderr?.trim().slice(-200) || 'python3 missing'})`);
+  }
 });
 
 Train('two hops beat the plain contrastive combiner when triplets are few', async () => {
