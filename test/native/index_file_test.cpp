@@ -224,7 +224,7 @@ std::string join(const std::vector<std::string>& v) {
 bool write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
   FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) return false;
-  const bool ok = std::fwrite(b.data(), 1, b.size(), f) == b.size();
+  const bool ok = b.empty() || std::fwrite(b.data(), 1, b.size(), f) == b.size();  // fwrite(NULL, ...) is UB
   return std::fclose(f) == 0 && ok;
 }
 
