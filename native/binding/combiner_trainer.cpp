@@ -47,6 +47,55 @@ Status ReadNumber(Napi::Object o, const char* name, double* out) {
   return Status::Ok();
 }
 
+// options { lr, beta1, beta2, eps, weightDecay, dropout, scale, labelSmoothing, threads } and,
+// for two hops, alignWeight (align null: not read).
+Status ReadTrainOptions(Napi::Value ov, core::CombinerTrainOptions* opt, double* align, int* threads) {
+  if (ov.IsUndefined()) return Status::Ok();
+  if (!ov.IsObject()) return Status(Code::kType, "options: expected an object, got " + Describe(ov));
+  Napi::Object o = ov.As<Napi::Object>();
+  double dropout = opt->dropout;
+  VLK_RETURN_IF_ERROR(ReadNumber(o, "lr", &opt->adamw.lr));
+  VLK_RETURN_IF_ERROR(ReadNumber(o, "beta1", &opt->adamw.beta1));
+  VLK_RETURN_IF_ERROR(ReadNumber(o, "beta2", &opt->adamw.beta2));
+  VLK_RETURN_IF_ERROR(ReadNumber(o, "eps", &opt->adamw.eps));
+  VLK_RETURN_IF_ERROR(ReadNumber(o, "weightDecay", &opt->adamw.weight_decay));
+  VLK_RETURN_IF_ERROR(ReadNumber(o, "dropout", &dropout));
+  VLK_RETURN_IF_ERROR(ReadNumber(o, "scale", &opt->scale));
+  VLK_RETURN_IF_ERROR(ReadNumber(o, "labelSmoothing", &opt->label_smoothing));
+  if (align != nullptr) VLK_RETURN_IF_ERROR(ReadNumber(o, "alignWeight", align));
+  opt->dropout = static_cast<float>(dropout);
+  return ReadThreads(o.Get("threads"), threads);
+}
+
+// dim, projection, hidden (info[0..2]) and the seed (info[3]).
+Status ReadSizes(const Napi::CallbackInfo& info, int64_t dims[3], uint64_t* seed) {
+  const char* names[3] = {"dim", "projection", "hidden"};
+  for (int i = 0; i < 3; ++i) {
+    VLK_RETURN_IF_ERROR(ReadSize(info[i], names[i], &dims[i]));
+    if (dims[i] < 1 || dims[i] > (int64_t{1} << 20)) {
+      return Status(Code::kInvalidArg, std::string(names[i]) + ": " + std::to_string(dims[i]) + " is not in 1..1048576");
+    }
+  }
+  *seed = static_cast<uint64_t>(info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0);
+  return Status::Ok();
+}
+
+// A head's tensors as { name: { shape, data: Float32Array (copy) } }.
+Napi::Object TensorsOf(Napi::Env env, core::CombinerTrainer& t) {
+  Napi::Object out = Napi::Object::New(env);
+  for (const auto& e : t.tensors()) {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array shape = Napi::Array::New(env, e.shape.size());
+    for (size_t i = 0; i < e.shape.size(); ++i) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, double(e.shape[i])));
+    Napi::Float32Array data = Napi::Float32Array::New(env, e.data->size());
+    std::copy(e.data->begin(), e.data->end(), data.Data());
+    o.Set("shape", shape);
+    o.Set("data", data);
+    out.Set(e.name, o);
+  }
+  return out;
+}
+
 struct StepCall {
   Handle trainer;
   MatrixArg image, text, target;
@@ -69,23 +118,7 @@ Status ParseStep(const Napi::CallbackInfo& info, StepCall* c) {
                                     std::to_string(c->text.view.rows) + " and " + std::to_string(c->target.view.rows) +
                                     " rows (they must be equal)");
   }
-  Napi::Value ov = info[4];
-  if (!ov.IsUndefined()) {
-    if (!ov.IsObject()) return Status(Code::kType, "options: expected an object, got " + Describe(ov));
-    Napi::Object o = ov.As<Napi::Object>();
-    double dropout = c->opt.dropout;
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "lr", &c->opt.adamw.lr));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "beta1", &c->opt.adamw.beta1));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "beta2", &c->opt.adamw.beta2));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "eps", &c->opt.adamw.eps));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "weightDecay", &c->opt.adamw.weight_decay));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "dropout", &dropout));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "scale", &c->opt.scale));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "labelSmoothing", &c->opt.label_smoothing));
-    c->opt.dropout = static_cast<float>(dropout);
-    VLK_RETURN_IF_ERROR(ReadThreads(o.Get("threads"), &c->threads));
-  }
-  return Status::Ok();
+  return ReadTrainOptions(info[4], &c->opt, nullptr, &c->threads);
 }
 
 Context MakeCtx(int threads, Isa isa, const CancelFlag* cancel) {
@@ -128,18 +161,12 @@ class StepJob final : public AsyncJob {
 Napi::Value CombinerTrainerCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t dims[3];
-  const char* names[3] = {"dim", "projection", "hidden"};
-  for (int i = 0; i < 3; ++i) {
-    const Status st = ReadSize(info[i], names[i], &dims[i]);
-    if (!st.ok()) ThrowStatus(env, st);
-    if (dims[i] < 1 || dims[i] > (int64_t{1} << 20)) {
-      ThrowStatus(env, Status(Code::kInvalidArg, std::string(names[i]) + ": " + std::to_string(dims[i]) + " is not in 1..1048576"));
-    }
-  }
-  const double seed = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+  uint64_t seed = 0;
+  const Status st = ReadSizes(info, dims, &seed);
+  if (!st.ok()) ThrowStatus(env, st);
   Handle* h = nullptr;
   try {
-    h = new Handle(std::make_shared<Trainer>(dims[0], dims[1], dims[2], static_cast<uint64_t>(seed)));
+    h = new Handle(std::make_shared<Trainer>(dims[0], dims[1], dims[2], seed));
   } catch (const std::bad_alloc&) {
     ThrowStatus(env, Status(Code::kOutOfMemory, "out of memory for the combiner's weights"));
   }
@@ -182,18 +209,7 @@ Napi::Value CombinerTrainerWeights(const Napi::CallbackInfo& info) {
   const Status st = ReadHandle(info[0], &h);
   if (!st.ok()) ThrowStatus(env, st);
   std::lock_guard<std::mutex> lock(h->mu);
-  Napi::Object out = Napi::Object::New(env);
-  for (const auto& t : h->t.tensors()) {
-    Napi::Object e = Napi::Object::New(env);
-    Napi::Array shape = Napi::Array::New(env, t.shape.size());
-    for (size_t i = 0; i < t.shape.size(); ++i) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, double(t.shape[i])));
-    Napi::Float32Array data = Napi::Float32Array::New(env, t.data->size());
-    std::copy(t.data->begin(), t.data->end(), data.Data());
-    e.Set("shape", shape);
-    e.Set("data", data);
-    out.Set(t.name, e);
-  }
-  return out;
+  return TensorsOf(env, h->t);
 }
 
 namespace {
@@ -232,26 +248,7 @@ Status ParseTwoHop(const Napi::CallbackInfo& info, TwoHopCall* c) {
                                       " rows, image has " + std::to_string(c->image.view.rows));
     }
   }
-  // The single-head options, then alignWeight.
-  Napi::Value ov = info[5];
-  if (!ov.IsUndefined()) {
-    if (!ov.IsObject()) return Status(Code::kType, "options: expected an object, got " + Describe(ov));
-    Napi::Object o = ov.As<Napi::Object>();
-    core::CombinerTrainOptions& b = c->opt.base;
-    double dropout = b.dropout;
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "lr", &b.adamw.lr));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "beta1", &b.adamw.beta1));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "beta2", &b.adamw.beta2));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "eps", &b.adamw.eps));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "weightDecay", &b.adamw.weight_decay));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "dropout", &dropout));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "scale", &b.scale));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "labelSmoothing", &b.label_smoothing));
-    VLK_RETURN_IF_ERROR(ReadNumber(o, "alignWeight", &c->opt.align_weight));
-    b.dropout = static_cast<float>(dropout);
-    VLK_RETURN_IF_ERROR(ReadThreads(o.Get("threads"), &c->threads));
-  }
-  return Status::Ok();
+  return ReadTrainOptions(info[5], &c->opt.base, &c->opt.align_weight, &c->threads);
 }
 
 class TwoHopJob final : public AsyncJob {
@@ -284,38 +281,18 @@ class TwoHopJob final : public AsyncJob {
   double loss_ = 0, align_ = 0;
 };
 
-Napi::Object TensorsOf(Napi::Env env, core::CombinerTrainer& t) {
-  Napi::Object out = Napi::Object::New(env);
-  for (const auto& e : t.tensors()) {
-    Napi::Object o = Napi::Object::New(env);
-    Napi::Array shape = Napi::Array::New(env, e.shape.size());
-    for (size_t i = 0; i < e.shape.size(); ++i) shape.Set(static_cast<uint32_t>(i), Napi::Number::New(env, double(e.shape[i])));
-    Napi::Float32Array data = Napi::Float32Array::New(env, e.data->size());
-    std::copy(e.data->begin(), e.data->end(), data.Data());
-    o.Set("shape", shape);
-    o.Set("data", data);
-    out.Set(e.name, o);
-  }
-  return out;
-}
 
 }  // namespace
 
 Napi::Value TwoHopTrainerCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t dims[3];
-  const char* names[3] = {"dim", "projection", "hidden"};
-  for (int i = 0; i < 3; ++i) {
-    const Status st = ReadSize(info[i], names[i], &dims[i]);
-    if (!st.ok()) ThrowStatus(env, st);
-    if (dims[i] < 1 || dims[i] > (int64_t{1} << 20)) {
-      ThrowStatus(env, Status(Code::kInvalidArg, std::string(names[i]) + ": " + std::to_string(dims[i]) + " is not in 1..1048576"));
-    }
-  }
-  const double seed = info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+  uint64_t seed = 0;
+  const Status st = ReadSizes(info, dims, &seed);
+  if (!st.ok()) ThrowStatus(env, st);
   TwoHopHandle* h = nullptr;
   try {
-    h = new TwoHopHandle(std::make_shared<TwoHop>(dims[0], dims[1], dims[2], static_cast<uint64_t>(seed)));
+    h = new TwoHopHandle(std::make_shared<TwoHop>(dims[0], dims[1], dims[2], seed));
   } catch (const std::bad_alloc&) {
     ThrowStatus(env, Status(Code::kOutOfMemory, "out of memory for the two combiners' weights"));
   }

@@ -188,65 +188,15 @@ Status CombinerTrainer::step(const float* image, const float* text, const float*
   try {
     const int64_t d = d_;
     const CombinerWeights w = weights();
-    std::vector<float> out(static_cast<size_t>(b * d));
+    std::vector<float> out(static_cast<size_t>(b * d)), tn(out.size()), dout(out.size());
     CombinerOptions fo;
     fo.dropout = o.dropout;
     fo.seed = seed_ ^ (0xA24BAED4963EE407ull * static_cast<uint64_t>(step_ + 1));
     VLK_RETURN_IF_ERROR(combiner_forward(w, text, image, b, out.data(), fo, &cache_, ctx));
-    // Normalised targets.
-    std::vector<float> tn(static_cast<size_t>(b * d));
-    for (int64_t i = 0; i < b; ++i) {
-      double n2 = 0;
-      for (int64_t j = 0; j < d; ++j) n2 += double(target[i * d + j]) * target[i * d + j];
-      const double inv = 1.0 / std::max(std::sqrt(n2), 1e-12);
-      for (int64_t j = 0; j < d; ++j) tn[static_cast<size_t>(i * d + j)] = static_cast<float>(target[i * d + j] * inv);
-    }
-    // S = out T^T.
-    std::vector<float> s(static_cast<size_t>(b * b)), ds(static_cast<size_t>(b * b));
-    GemmArgs g;
-    g.trans_b = true;
-    g.m = b;
-    g.n = b;
-    g.k = d;
-    g.a = out.data();
-    g.lda = d;
-    g.b = tn.data();
-    g.ldb = d;
-    g.c = s.data();
-    g.ldc = b;
-    VLK_RETURN_IF_ERROR(gemm(g, ctx));
-    InfoNceArgs na;
-    na.scores = s.data();
-    na.rows = na.cols = b;
-    na.scale = o.scale;
-    na.label_smoothing = o.label_smoothing;
-    InfoNceOut no;
-    no.dscores = ds.data();
-    VLK_RETURN_IF_ERROR(info_nce(na, &no, ctx));
-    *loss = no.loss;
-    // dout = dS T.
-    std::vector<float> dout(static_cast<size_t>(b * d));
-    GemmArgs gd;
-    gd.m = b;
-    gd.n = d;
-    gd.k = b;
-    gd.a = ds.data();
-    gd.lda = b;
-    gd.b = tn.data();
-    gd.ldb = d;
-    gd.c = dout.data();
-    gd.ldc = d;
-    VLK_RETURN_IF_ERROR(gemm(gd, ctx));
-    CombinerGrads gr{g_[0].data(), g_[1].data(), g_[2].data(), g_[3].data(), g_[4].data(),  g_[5].data(),
-                     g_[6].data(), g_[7].data(), g_[8].data(), g_[9].data(), g_[10].data(), g_[11].data()};
-    VLK_RETURN_IF_ERROR(combiner_backward(w, cache_, dout.data(), gr, nullptr, nullptr, ctx));
-    ++step_;
-    for (int i = 0; i < 12; ++i) {
-      // Biases and the gate's scalar get no weight decay? PyTorch's AdamW decays every parameter
-      // given to it; CLIP4Cir passes all of them, so do the same.
-      adamw_step(w_[i].data(), g_[i].data(), m_[i].data(), v_[i].data(), static_cast<int64_t>(w_[i].size()), step_,
-                 o.adamw);
-    }
+    normalize_rows(target, b, d, tn.data());
+    VLK_RETURN_IF_ERROR(contrastive(out.data(), tn.data(), b, d, o, loss, dout.data(), ctx));
+    VLK_RETURN_IF_ERROR(combiner_backward(w, cache_, dout.data(), grads(), nullptr, nullptr, ctx));
+    apply_adamw(o.adamw);
     return Status::Ok();
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "train step: out of memory for a batch of " + std::to_string(b));
