@@ -121,19 +121,11 @@ Status ParseStep(const Napi::CallbackInfo& info, StepCall* c) {
   return ReadTrainOptions(info[4], &c->opt, nullptr, &c->threads);
 }
 
-Context MakeCtx(int threads, Isa isa, const CancelFlag* cancel) {
-  Context c;
-  c.pool = &global_pool();
-  c.threads = threads;
-  c.isa = isa;
-  c.cancel = cancel;
-  return c;
-}
 
 Status RunStep(StepCall& c, Isa isa, const CancelFlag* cancel, double* loss) {
   std::lock_guard<std::mutex> lock(c.trainer->mu);
   return c.trainer->t.step(c.image.view.data, c.text.view.data, c.target.view.data, c.image.view.rows, c.opt, loss,
-                           MakeCtx(c.threads, isa, cancel));
+                           MakeContext(c.threads, isa, cancel));
 }
 
 class StepJob final : public AsyncJob {
@@ -266,7 +258,7 @@ class TwoHopJob final : public AsyncJob {
     std::lock_guard<std::mutex> lock(call_.trainer->mu);
     return call_.trainer->t.step(call_.image.view.data, call_.text.view.data, call_.target.view.data,
                                  call_.reverse.view.data, call_.image.view.rows, call_.opt, &loss_, &align_,
-                                 MakeCtx(call_.threads, isa_, &cancel));
+                                 MakeContext(call_.threads, isa_, &cancel));
   }
   Napi::Value Result(Napi::Env env) override {
     Napi::Object o = Napi::Object::New(env);

@@ -133,14 +133,6 @@ Status ParseCompose(const Napi::CallbackInfo& info, ComposeCall* call) {
   return ReadThreads(options.Get("threads"), &call->threads);
 }
 
-Context MakeCtx(int threads, Isa isa, const CancelFlag* cancel) {
-  Context c;
-  c.pool = &global_pool();
-  c.threads = threads;
-  c.isa = isa;
-  c.cancel = cancel;
-  return c;
-}
 
 class ComposeJob final : public AsyncJob {
  public:
@@ -159,7 +151,7 @@ class ComposeJob final : public AsyncJob {
 
  protected:
   Status Execute(const CancelFlag& cancel) override {
-    return core::compose(call_.args, data_, MakeCtx(call_.threads, isa_, &cancel));
+    return core::compose(call_.args, data_, MakeContext(call_.threads, isa_, &cancel));
   }
   Napi::Value Result(Napi::Env) override { return Kept(out_slot_); }
 
@@ -180,7 +172,7 @@ Napi::Value ComposeSync(const Napi::CallbackInfo& info) {
   if (st.ok()) st = active_isa(&isa);
   if (!st.ok()) ThrowStatus(env, st);
   Napi::Float32Array out = Napi::Float32Array::New(env, static_cast<size_t>(call.args.b * call.args.d));
-  st = core::compose(call.args, out.Data(), MakeCtx(call.threads, isa, nullptr));
+  st = core::compose(call.args, out.Data(), MakeContext(call.threads, isa, nullptr));
   if (!st.ok()) ThrowStatus(env, st);
   return out;
 }

@@ -392,14 +392,6 @@ Status CudaIndexSearch(const core::FlatIndex& index, CudaResidency& residency, c
   return Status::Ok();
 }
 
-Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
-  Context ctx;
-  ctx.pool = &global_pool();
-  ctx.threads = threads;
-  ctx.isa = isa;
-  ctx.cancel = cancel;
-  return ctx;
-}
 
 // count x k results, V8-allocated (never external): the ids' 8-byte storage, scores and counts.
 Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::ArrayBuffer* ids, Napi::Float32Array* scores,

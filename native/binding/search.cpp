@@ -202,14 +202,6 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
   return ResolveDevice(call->device, !call->args.filter.active() && tokens == 1, &call->use_cuda);
 }
 
-Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
-  Context ctx;
-  ctx.pool = &global_pool();
-  ctx.threads = threads;
-  ctx.isa = isa;
-  ctx.cancel = cancel;
-  return ctx;
-}
 
 }  // namespace
 

@@ -363,5 +363,14 @@ Status ReadQueriesAndGallery(Napi::Value queries, Napi::Value gallery, Napi::Obj
   return Status::Ok();
 }
 
+Context MakeContext(int threads, Isa isa, const CancelFlag* cancel) {
+  Context ctx;
+  ctx.pool = &global_pool();
+  ctx.threads = threads;
+  ctx.isa = isa;
+  ctx.cancel = cancel;
+  return ctx;
+}
+
 }  // namespace binding
 }  // namespace vlk

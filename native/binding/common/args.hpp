@@ -14,7 +14,9 @@
 
 #include "common/matrix.hpp"
 #include "common/status.hpp"
+#include "common/context.hpp"
 #include "cuda/common/cuda_api.hpp"
+#include "isa/isa.hpp"
 
 namespace vlk {
 namespace binding {
@@ -101,6 +103,9 @@ Status ResolveDevice(Device requested, bool gpu_capable, bool* use_cuda);
 /// kEmpty and kDimMismatch, in that order (lib checks in the same order).
 Status ReadQueriesAndGallery(Napi::Value queries, Napi::Value gallery, Napi::Object options,
                              MatrixArg* q, MatrixArg* g);
+
+/// The context of a call on the addon's pool: `threads` wide, kernel path `isa`, optional cancel flag.
+Context MakeContext(int threads, Isa isa, const CancelFlag* cancel);
 
 }  // namespace binding
 }  // namespace vlk
