@@ -10,7 +10,6 @@ import sys
 try:
     import torch
     import torch.nn.functional as F
-    from safetensors.torch import load_file
 except ImportError as e:
     print(json.dumps({"skipped": f"python module missing ({e})"}))
     sys.exit(0)
@@ -37,6 +36,11 @@ class Combiner(torch.nn.Module):
 
 
 def main():
+    try:
+        from safetensors.torch import load_file
+    except ImportError as e:
+        print(json.dumps({"skipped": f"python module missing ({e})"}))
+        return
     sd = load_file(sys.argv[1])
     io = load_file(sys.argv[2])
     p, d = sd["text_projection_layer.weight"].shape
@@ -49,4 +53,5 @@ def main():
     print(json.dumps({"maxAbsDiff": diff, "rows": int(out.shape[0])}))
 
 
-main()
+if __name__ == "__main__":
+    main()

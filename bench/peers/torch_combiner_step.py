@@ -9,29 +9,10 @@ import time
 try:
     import torch
     import torch.nn.functional as F
+    from torch_combiner import Combiner  # the one PyTorch re-implementation of the combiner
 except ImportError as e:
     print(json.dumps({"name": "torch", "skipped": f"python module missing ({e})"}))
     sys.exit(0)
-
-
-class Combiner(torch.nn.Module):
-    def __init__(self, d, p, h):
-        super().__init__()
-        self.text_projection_layer = torch.nn.Linear(d, p)
-        self.image_projection_layer = torch.nn.Linear(d, p)
-        self.combiner_layer = torch.nn.Linear(2 * p, h)
-        self.output_layer = torch.nn.Linear(h, d)
-        self.dynamic_scalar = torch.nn.Sequential(torch.nn.Linear(2 * p, h), torch.nn.ReLU(), torch.nn.Dropout(0.5),
-                                                  torch.nn.Linear(h, 1), torch.nn.Sigmoid())
-        self.d1, self.d2, self.d3 = torch.nn.Dropout(0.5), torch.nn.Dropout(0.5), torch.nn.Dropout(0.5)
-
-    def forward(self, img, txt):
-        t = self.d1(F.relu(self.text_projection_layer(txt)))
-        i = self.d2(F.relu(self.image_projection_layer(img)))
-        c = torch.cat((t, i), -1)
-        h = self.d3(F.relu(self.combiner_layer(c)))
-        lam = self.dynamic_scalar(c)
-        return F.normalize(self.output_layer(h) + lam * txt + (1 - lam) * img, dim=-1)
 
 
 def main():
