@@ -7,6 +7,8 @@ export { search, searchSync } from './search';
 export { tokenMaxSearch, tokenMaxSearchSync } from './token_max_search';
 export { compose, composeSync, composedSearch } from './compose';
 export { CombinerTrainer } from './trainer';
+export { twoHopLoss, twoHopLossSync } from './two_hop_loss';
+export type { Tensor3D, TwoHopLossInputs, TwoHopLossOptions, TwoHopLossResult } from './two_hop_loss';
 export type { CombinerTrainerOptions, Triplets, TrainProgress } from './trainer';
 export type { CombinerWeights, ComposeMode, ComposeOptions, ComposedSearchOptions } from './compose';
 export type { TokenGalleryInput, TokenMaxSearchOptions } from './token_max_search';

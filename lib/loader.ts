@@ -186,6 +186,8 @@ export interface NativeBinding {
     hop2: Record<string, { shape: number[]; data: Float32Array }>;
   };
   composeAsync(image: unknown, text: unknown, options: unknown, token?: NativeCancelToken): Promise<Float32Array>;
+  twoHopLossSync(spec: Record<string, unknown>): unknown;
+  twoHopLossAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
   cudaInfo(): NativeCudaInfo;

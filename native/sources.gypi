@@ -8,6 +8,7 @@
       "native/core/compose/combiner_trainer.cpp",
       "native/core/compose/compose.cpp",
       "native/core/compose/token_max_similarity.cpp",
+      "native/core/compose/two_hop_loss.cpp",
       "native/core/index/flat_index.cpp",
       "native/core/index/index_file.cpp",
       "native/core/io/json.cpp",
@@ -49,7 +50,8 @@
       "native/binding/merge_top_k.cpp",
       "native/binding/rerank.cpp",
       "native/binding/safetensors.cpp",
-      "native/binding/search.cpp"
+      "native/binding/search.cpp",
+      "native/binding/two_hop_loss.cpp"
     ],
     "vlk_cuda_sources": [
       "native/cuda/common/device.cu",

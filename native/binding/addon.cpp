@@ -8,6 +8,7 @@
 #include "common/errors.hpp"
 #include "combiner_trainer.hpp"
 #include "compose.hpp"
+#include "two_hop_loss.hpp"
 #include "flat_index.hpp"
 #include "index_file.hpp"
 #include "info.hpp"
@@ -40,6 +41,8 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::TwoHopTrainerStepAsync>("twoHopTrainerStepAsync", napi_enumerable),
                              InstanceMethod<&Addon::TwoHopTrainerWeights>("twoHopTrainerWeights", napi_enumerable),
                              InstanceMethod<&Addon::ComposeAsync>("composeAsync", napi_enumerable),
+                             InstanceMethod<&Addon::TwoHopLossSync>("twoHopLossSync", napi_enumerable),
+                             InstanceMethod<&Addon::TwoHopLossAsync>("twoHopLossAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateFlatIndex>("createFlatIndex", napi_enumerable),
                              InstanceMethod<&Addon::LoadFlatIndexSync>("loadFlatIndexSync", napi_enumerable),
@@ -78,6 +81,8 @@ class Addon : public Napi::Addon<Addon> {
   }
   Napi::Value TwoHopTrainerWeights(const Napi::CallbackInfo& info) { return binding::TwoHopTrainerWeights(info); }
   Napi::Value ComposeAsync(const Napi::CallbackInfo& info) { return binding::ComposeAsync(info, state_); }
+  Napi::Value TwoHopLossSync(const Napi::CallbackInfo& info) { return binding::TwoHopLossSync(info); }
+  Napi::Value TwoHopLossAsync(const Napi::CallbackInfo& info) { return binding::TwoHopLossAsync(info, state_); }
   Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
   Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info) { return binding::CreateFlatIndex(info, state_); }
   Napi::Value LoadFlatIndexSync(const Napi::CallbackInfo& info) { return binding::LoadFlatIndexSync(info, state_); }
