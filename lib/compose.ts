@@ -4,9 +4,10 @@
 // excluding its own reference. Validation of shapes and weights is the binding's (typed errors
 // naming the tensor and the lengths).
 import { atApi, fromNative, VlkError } from './errors';
-import { describe, isRecord } from './args';
+import { describe, isRecord, readMatrix, shapeMatrix } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding } from './loader';
+import { FlatIndex as FlatIndexClass, nativeIndexOf, prepareSearchOptions } from './flat_index';
 import type { FlatIndex } from './flat_index';
 import type { FlatIndexSearchResult, MatrixInput } from './types';
 
@@ -85,8 +86,10 @@ export interface ComposedSearchOptions extends ComposeOptions {
 }
 
 /**
- * Composes the queries and searches the index: for each (reference, modification) pair, the k
- * nearest ids, never the reference itself (`excludeIds`). Both steps run on the addon's pool.
+ * Composes the queries and searches the index in one native call (one job on the addon's pool;
+ * the composed queries never reach JavaScript): for each (reference, modification) pair, the k
+ * nearest ids, never the reference itself (`excludeIds`). Same results as `compose` followed by
+ * `index.search` with `filter: { exclude: excludeIds }`.
  *
  * @example
  * ```ts
@@ -94,6 +97,8 @@ export interface ComposedSearchOptions extends ComposeOptions {
  *   k: 10, weights, excludeIds: refIds,
  * });
  * ```
+ * @throws VlkError as {@link compose} (naming image, text or the weight tensor) and as
+ * FlatIndex.search (k, the filter, a closed index); AbortError.
  */
 export async function composedSearch(
   index: FlatIndex,
@@ -101,8 +106,21 @@ export async function composedSearch(
   text: MatrixInput,
   options: ComposedSearchOptions,
 ): Promise<FlatIndexSearchResult> {
-  const { k, excludeIds, threads, signal, ...rest } = options;
-  const queries = await compose(image, text, { ...rest, threads, signal, dim: rest.dim ?? index.dim });
-  const filter = excludeIds === undefined ? undefined : { exclude: excludeIds as never };
-  return index.search({ data: queries, rows: queries.length / index.dim, cols: index.dim }, { k, threads, signal, filter });
+  const p = atApi(() => {
+    if (!(index instanceof FlatIndexClass)) {
+      throw new VlkError('ERR_VLK_TYPE', `index: expected a FlatIndex, got ${describe(index)}`);
+    }
+    if (!isRecord(options)) throw new VlkError('ERR_VLK_TYPE', `options: expected an object such as { k: 10 }, got ${describe(options)}`);
+    const { k, excludeIds, threads, signal, ...rest } = options;
+    const native = nativeIndexOf(index);
+    const composeOptions: Record<string, unknown> = { ...rest, dim: rest.dim ?? index.dim };
+    if (threads !== undefined) composeOptions.threads = threads;
+    const rows = shapeMatrix(readMatrix(image, 'image'), 'image', composeOptions.dim as number).rows;
+    const filter = excludeIds === undefined ? undefined : { exclude: excludeIds as never };
+    const search = prepareSearchOptions({ k, threads, signal, filter }, rows, true, index.device);
+    return { native, composeOptions, search };
+  }, composedSearch);
+  return runCancellable(p.search.signal, composedSearch, (token) =>
+    p.native.composedSearchAsync(image, text, p.composeOptions, p.search.options, token),
+  );
 }

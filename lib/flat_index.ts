@@ -46,20 +46,30 @@ function prepareSearch(queries: unknown, options: unknown, dim: number, async: b
   }
   const q = readRows(queries, 'queries', dim);
   if (q.rows === 0) throw new VlkError('ERR_VLK_EMPTY', `queries: shape 0 x ${q.cols} is empty`);
+  return { queries: q, ...prepareSearchOptions(options, q.rows, async, device) };
+}
+
+/** The options half of a search of `rows` queries (also composedSearch's, whose queries are composed natively). */
+export function prepareSearchOptions(
+  options: Record<string, unknown>,
+  rows: number,
+  async: boolean,
+  device: 'cpu' | 'cuda',
+): { options: NativeFlatIndexSearchOptions; signal: AbortSignal | undefined } {
   const k = options.k;
   if (typeof k !== 'number' || !Number.isInteger(k) || k < 1 || k > MAX_INT32) {
     const got = typeof k === 'number' ? String(k) : describe(k);
     throw new VlkError('ERR_VLK_INVALID_K', `options.k: ${got} is not an integer in 1..${MAX_INT32}`);
   }
   const threads = readThreads(options.threads);
-  const filter = readFilter(options.filter, q.rows);
+  const filter = readFilter(options.filter, rows);
   const precision = readPrecision(options.precision, device);
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   const native: NativeFlatIndexSearchOptions = { k };
   if (threads !== undefined) native.threads = threads;
   if (filter !== undefined) native.filter = filter;
   if (precision !== 'exact') native.precision = precision;
-  return { queries: q, options: native, signal };
+  return { options: native, signal };
 }
 
 // options.filter -> the binding's typed form: allow ids as a Float64Array/BigInt64Array; exclude as
@@ -208,6 +218,13 @@ async function withProgress<T>(
   }
 }
 
+let openNative: (index: FlatIndex) => NativeFlatIndex;
+
+/** The open native index behind `index` (lib-internal; ERR_VLK_INVALID_ARG once closed). */
+export function nativeIndexOf(index: FlatIndex): NativeFlatIndex {
+  return openNative(index);
+}
+
 export class FlatIndex implements Disposable {
   /**
    * Vector length (options.dim); readable after close().
@@ -341,6 +358,11 @@ export class FlatIndex implements Disposable {
   #open(): NativeFlatIndex {
     if (this.#native === null) throw new VlkError('ERR_VLK_INVALID_ARG', 'index is closed');
     return this.#native;
+  }
+
+  static {
+    // For lib's composedSearch (one native call on the index); not part of the public API.
+    openNative = (index) => index.#open();
   }
 
   // Runs a native call; its errors become VlkError whose stack starts at the caller of `api`.

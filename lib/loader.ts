@@ -107,6 +107,13 @@ export interface NativeFlatIndex {
   memoryUsage(): number;
   searchSync(queries: unknown, options: unknown): FlatIndexSearchResult;
   searchAsync(queries: unknown, options: unknown, token?: NativeCancelToken): Promise<FlatIndexSearchResult>;
+  composedSearchAsync(
+    image: unknown,
+    text: unknown,
+    composeOptions: unknown,
+    options: unknown,
+    token?: NativeCancelToken,
+  ): Promise<FlatIndexSearchResult>;
   close(): void;
   describe(): { dim: number; metric: string; storage: string; approximate: boolean; device: 'cpu' | 'cuda' };
   /** Where searches run from now on ('cpu' | 'cuda' | 'auto'); returns the resolved device. */

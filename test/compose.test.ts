@@ -220,4 +220,36 @@ Search('GeneCIS-style per-query candidate sets: compose + rerank equals a float6
   assert.ok(trained[0] <= trained[1] && trained[1] <= trained[2]);
 });
 
+Search('combiner weights, filters and errors through the one native call', async () => {
+  const d = 8;
+  const n = 300;
+  const gallery = gaussianMatrix(n, d, 11);
+  using index = new FlatIndex({ dim: d, metric: 'ip' });
+  index.add(gallery);
+  const b = 9;
+  const im = gaussianMatrix(b, d, 12);
+  const tx = gaussianMatrix(b, d, 13);
+  const w = weights(d, 12, 20, 14);
+  const excl = Array.from({ length: b }, (_, i) => (i % 3 === 0 ? null : i * 7));
+  const got = await composedSearch(index, im, tx, { k: 7, weights: w, excludeIds: excl });
+  const want = index.searchSync(composeSync(im, tx, { weights: w, dim: d }), { k: 7, filter: { exclude: excl } });
+  assert.equal(Array.from(got.ids), Array.from(want.ids));
+  assert.equal(Array.from(got.scores), Array.from(want.scores));
+  assert.is(got.count, b);
+  const code = async (p: Promise<unknown>) => p.then(() => 'none', (e) => (e as VlkError).code);
+  assert.is(await code(composedSearch(index, im, tx, { k: 0 })), 'ERR_VLK_INVALID_K');
+  assert.is(await code(composedSearch(index, gaussianMatrix(b, 4, 1), gaussianMatrix(b, 4, 2), { k: 3, dim: 4 })), 'ERR_VLK_DIM_MISMATCH');
+  assert.is(await code(composedSearch(index, im, tx.subarray(0, 8 * d), { k: 3 })), 'ERR_VLK_SHAPE');
+  assert.is(await code(composedSearch({} as never, im, tx, { k: 3 })), 'ERR_VLK_TYPE');
+  const bad = { ...w, 'combiner_layer.weight': new Float32Array(3) };
+  const e = await composedSearch(index, im, tx, { k: 3, weights: bad }).then(() => null, (x) => x as VlkError);
+  assert.is(e!.code, 'ERR_VLK_SHAPE');
+  assert.match(e!.message, /combiner_layer\.weight/);
+  const ac = new AbortController();
+  ac.abort();
+  assert.is(await code(composedSearch(index, im, tx, { k: 3, signal: ac.signal })), 'ABORT_ERR');
+  index.close();
+  assert.is(await code(composedSearch(index, im, tx, { k: 3 })), 'ERR_VLK_INVALID_ARG');
+});
+
 Search.run();

@@ -25,13 +25,6 @@ namespace binding {
 
 namespace {
 
-struct ComposeCall {
-  MatrixArg image, text;
-  core::ComposeArgs args;
-  core::CombinerWeights weights;
-  std::vector<Napi::Float32Array> keep;  // the weight arrays (kept by the async job)
-  int threads = 1;
-};
 
 // One weight tensor by its PyTorch name, of exactly `n` floats.
 Status ReadTensor(Napi::Object w, const char* name, int64_t n, ComposeCall* call, const float** out) {
@@ -86,14 +79,15 @@ Status ReadWeights(Napi::Value value, int64_t d, ComposeCall* call) {
   return Status::Ok();
 }
 
-Status ParseCompose(const Napi::CallbackInfo& info, ComposeCall* call) {
-  Napi::Value options_value = info[2];
+}  // namespace
+
+Status ParseComposeArgs(Napi::Value image, Napi::Value text, Napi::Value options_value, ComposeCall* call) {
   if (!options_value.IsObject() || options_value.IsArray() || options_value.IsFunction()) {
     return Status(Code::kType, "options: expected an object such as { mode: 'sum' }, got " + Describe(options_value));
   }
   Napi::Object options = options_value.As<Napi::Object>();
-  VLK_RETURN_IF_ERROR(ReadMatrix(info[0], "image", &call->image));
-  VLK_RETURN_IF_ERROR(ReadMatrix(info[1], "text", &call->text));
+  VLK_RETURN_IF_ERROR(ReadMatrix(image, "image", &call->image));
+  VLK_RETURN_IF_ERROR(ReadMatrix(text, "text", &call->text));
   int64_t dim = 0;
   const bool has_dim = !options.Get("dim").IsUndefined();
   if (has_dim) VLK_RETURN_IF_ERROR(ReadSize(options.Get("dim"), "options.dim", &dim));
@@ -131,6 +125,12 @@ Status ParseCompose(const Napi::CallbackInfo& info, ComposeCall* call) {
     a.weights = &call->weights;
   }
   return ReadThreads(options.Get("threads"), &call->threads);
+}
+
+namespace {
+
+Status ParseCompose(const Napi::CallbackInfo& info, ComposeCall* call) {
+  return ParseComposeArgs(info[0], info[1], info[2], call);
 }
 
 

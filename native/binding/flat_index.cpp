@@ -26,6 +26,7 @@
 #include "common/context.hpp"
 #include "common/errors.hpp"
 #include "common/thread_pool.hpp"
+#include "compose.hpp"
 #include "cuda/common/cuda_api.hpp"
 #include "isa/isa.hpp"
 #include "search/search.hpp"
@@ -282,6 +283,8 @@ Status ReadFilter(Napi::Value value, int64_t q, IndexSearchCall* call) {
 
 // queries, options -> the call. Order of checks matches lib/flat_index.ts. on_cuda: the index's
 // device is 'cuda' (precision 'bf16' is allowed).
+Status ParseSearchOptions(Napi::Object options, int64_t rows, bool on_cuda, IndexSearchCall* call);
+
 Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, bool on_cuda, IndexSearchCall* call) {
   Napi::Value options_value = info[1];
   if (!options_value.IsObject() || options_value.IsArray() || options_value.IsFunction()) {
@@ -293,6 +296,11 @@ Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, bool on_cuda, In
   if (q.rows == 0) {
     return Status(Code::kEmpty, "queries: shape 0 x " + std::to_string(q.cols) + " is empty");
   }
+  return ParseSearchOptions(options, q.rows, on_cuda, call);
+}
+
+// options { k, threads, filter, precision } of a search of `rows` queries.
+Status ParseSearchOptions(Napi::Object options, int64_t rows, bool on_cuda, IndexSearchCall* call) {
   Napi::Value k_value = options.Get("k");
   const double k = k_value.IsNumber() ? k_value.As<Napi::Number>().DoubleValue() : NAN;
   if (!k_value.IsNumber() || !std::isfinite(k) || std::floor(k) != k || k < 1 || k > kMaxInt32) {
@@ -301,7 +309,7 @@ Status ParseSearch(const Napi::CallbackInfo& info, int64_t dim, bool on_cuda, In
   }
   call->k = static_cast<int64_t>(k);
   VLK_RETURN_IF_ERROR(ReadThreads(options.Get("threads"), &call->threads));
-  VLK_RETURN_IF_ERROR(ReadFilter(options.Get("filter"), q.rows, call));
+  VLK_RETURN_IF_ERROR(ReadFilter(options.Get("filter"), rows, call));
   return ReadPrecision(options.Get("precision"), on_cuda ? Device::kCuda : Device::kCpu, &call->precision);
 }
 
@@ -479,14 +487,25 @@ class IndexSearchWorker final : public AsyncJob {
   IndexSearchWorker(Napi::Env env, std::shared_ptr<CancelFlag> cancel, std::shared_ptr<core::FlatIndex> index,
                     std::shared_ptr<CudaResidency> cuda, BigIntFlag bigint_flag, const IndexSearchCall& call, Isa isa,
                     Napi::ArrayBuffer ids, Napi::Float32Array scores, Napi::Int32Array counts,
-                    Napi::Int32Array rescored)
+                    Napi::Int32Array rescored, std::unique_ptr<ComposeCall> compose = nullptr)
       : AsyncJob(env, std::move(cancel)),
         index_(std::move(index)),
         cuda_(std::move(cuda)),
         bigint_flag_(std::move(bigint_flag)),
         call_(call),
-        isa_(isa) {
-    Keep(call.queries.array);
+        isa_(isa),
+        compose_(std::move(compose)) {
+    if (compose_) {
+      Keep(compose_->image.array);
+      Keep(compose_->text.array);
+      for (auto& w : compose_->keep) Keep(w);
+      compose_->keep.clear();
+      compose_->image.array = Napi::Float32Array();
+      compose_->text.array = Napi::Float32Array();
+      compose_->args.weights = compose_->args.mode == core::ComposeMode::kCombiner ? &compose_->weights : nullptr;
+    } else {
+      Keep(call.queries.array);
+    }
     call_.queries.array = Napi::Float32Array();  // a handle of this call's scope; the view is what runs
     ids_slot_ = Keep(ids);
     scores_slot_ = Keep(scores);
@@ -497,6 +516,17 @@ class IndexSearchWorker final : public AsyncJob {
 
  protected:
   Status Execute(const CancelFlag& cancel) override {
+    if (compose_) {
+      // composedSearch: the queries are composed here, on the same pool thread, then searched.
+      const core::ComposeArgs& a = compose_->args;
+      try {
+        composed_.resize(static_cast<size_t>(a.b * a.d));
+      } catch (const std::bad_alloc&) {
+        return Status(Code::kOutOfMemory, "out of memory composing " + std::to_string(a.b) + " queries");
+      }
+      VLK_RETURN_IF_ERROR(core::compose(a, composed_.data(), MakeContext(compose_->threads, isa_, &cancel)));
+      call_.queries.view = MatrixView<const float>{composed_.data(), a.b, a.d, a.d};
+    }
     return RunSearch(*index_, cuda_.get(), call_, out_, *bigint_flag_, MakeContext(call_.threads, isa_, &cancel),
                      &bigint_);
   }
@@ -510,8 +540,10 @@ class IndexSearchWorker final : public AsyncJob {
   std::shared_ptr<core::FlatIndex> index_;
   std::shared_ptr<CudaResidency> cuda_;  // null: the CPU
   BigIntFlag bigint_flag_;
-  IndexSearchCall call_;  // its queries view points into the kept queries array
+  IndexSearchCall call_;  // its queries view points into the kept queries array (or composed_)
   Isa isa_;
+  std::unique_ptr<ComposeCall> compose_;  // composedSearch: image, text, weights
+  std::vector<float> composed_;
   core::IndexSearchOut out_;
   bool bigint_ = false;
   size_t ids_slot_ = 0;
@@ -534,6 +566,7 @@ Napi::Function FlatIndexWrap::Define(Napi::Env env) {
                          InstanceMethod<&FlatIndexWrap::MemoryUsage>("memoryUsage"),
                          InstanceMethod<&FlatIndexWrap::SearchSync>("searchSync"),
                          InstanceMethod<&FlatIndexWrap::SearchAsync>("searchAsync"),
+                         InstanceMethod<&FlatIndexWrap::ComposedSearchAsync>("composedSearchAsync"),
                          InstanceMethod<&FlatIndexWrap::Options>("describe"),
                          InstanceMethod<&FlatIndexWrap::SetDevice>("setDevice"),
                          InstanceMethod<&FlatIndexWrap::SaveSync>("saveSync"),
@@ -806,6 +839,47 @@ Napi::Value FlatIndexWrap::SearchAsync(const Napi::CallbackInfo& info) {
   try {
     job = std::make_unique<IndexSearchWorker>(env, std::move(cancel), index, cuda_, bigint_ids_, call, isa, ids,
                                               scores, counts, rescored);
+  } catch (const std::bad_alloc&) {
+    return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
+  }
+  return state_->runner->Submit(env, std::move(job));
+}
+
+// composedSearchAsync(image, text, composeOptions, searchOptions, token?): compose (as compose) and
+// search (as searchAsync) in one job on the pool; the composed queries never reach JavaScript.
+Napi::Value FlatIndexWrap::ComposedSearchAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::shared_ptr<core::FlatIndex> index = index_;
+  if (!index) return RejectedPromise(env, Status(Code::kInvalidArg, "index is closed"));
+  auto compose = std::make_unique<ComposeCall>();
+  Status status = ParseComposeArgs(info[0], info[1], info[2], compose.get());
+  if (status.ok() && compose->args.d != dim_) {
+    status = Status(Code::kDimMismatch, "image and text have dim " + std::to_string(compose->args.d) +
+                                            " but the index has dim " + std::to_string(dim_));
+  }
+  if (!status.ok()) return RejectedPromise(env, status);
+  IndexSearchCall call;
+  if (!info[3].IsObject() || info[3].IsArray() || info[3].IsFunction()) {
+    return RejectedPromise(env, Status(Code::kType, "options: expected an object such as { k: 10 }, got " + Describe(info[3])));
+  }
+  status = ParseSearchOptions(info[3].As<Napi::Object>(), compose->args.b, cuda_ != nullptr, &call);
+  if (!status.ok()) return RejectedPromise(env, status);
+  call.queries.view = MatrixView<const float>{nullptr, compose->args.b, compose->args.d, compose->args.d};
+  std::shared_ptr<CancelFlag> cancel;
+  status = ReadToken(info[4], *state_, &cancel);
+  if (!status.ok()) return RejectedPromise(env, status);
+  Isa isa = Isa::kScalar;
+  status = active_isa(&isa);
+  if (!status.ok()) return RejectedPromise(env, status);
+  Napi::ArrayBuffer ids;
+  Napi::Float32Array scores;
+  Napi::Int32Array counts, rescored;
+  status = AllocateOutputs(env, compose->args.b, call.k, &ids, &scores, &counts, &rescored);
+  if (!status.ok()) return RejectedPromise(env, status);
+  std::unique_ptr<AsyncJob> job;
+  try {
+    job = std::make_unique<IndexSearchWorker>(env, std::move(cancel), index, cuda_, bigint_ids_, call, isa, ids,
+                                              scores, counts, rescored, std::move(compose));
   } catch (const std::bad_alloc&) {
     return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
   }

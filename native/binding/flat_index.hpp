@@ -63,6 +63,7 @@ class FlatIndexWrap : public Napi::ObjectWrap<FlatIndexWrap> {
   Napi::Value SearchSync(const Napi::CallbackInfo& info);
   /// searchAsync(queries, { k, threads?, filter?, precision? }, token?) -> Promise of the same result.
   Napi::Value SearchAsync(const Napi::CallbackInfo& info);
+  Napi::Value ComposedSearchAsync(const Napi::CallbackInfo& info);
   /// describe() -> { dim, metric, storage, approximate, device } (device: 'cpu' | 'cuda', resolved).
   Napi::Value Options(const Napi::CallbackInfo& info);
   /// setDevice(device: 'cpu' | 'cuda' | 'auto' | undefined) -> the resolved device ('cpu' | 'cuda'):
