@@ -1,5 +1,7 @@
 // Dense fp32 matrix multiply (core/linalg). See gemm.hpp. Blocking: columns of C in NC-wide
-// blocks (one pool task each), K in KC-deep slices, rows in MC-tall slices; per (KC, NC) the task
+// blocks, and, when those are too few to keep the pool busy, rows in chunks of whole MC slices
+// (one pool task per (column block, row chunk)); K in KC-deep slices, rows in MC-tall slices; per
+// (KC, NC) the task
 // packs op(B) into NR-wide panels, per (MC, KC) op(A) into MR-tall panels, then runs the tile
 // kernel over the panels, adding the slices' partial products to C in k order.
 #include "linalg/gemm.hpp"
@@ -44,11 +46,21 @@ Status gemm(const GemmArgs& g, const Context& ctx) {
   const GemmKernels& kern = kernels(ctx.isa);
   const int mr = kern.mr, nr = kern.nr;
   const int64_t nblocks = (g.n + kNc - 1) / kNc;
+  // Row chunks (whole MC slices) when the column blocks alone leave threads idle. Every element of
+  // C is still computed by one task in the same k order, so the bits do not depend on the split.
+  const int64_t mslices = (g.m + kMc - 1) / kMc;
+  const int64_t want = ctx.pool != nullptr && ctx.threads > 1 ? 2 * int64_t(ctx.threads) : 1;
+  const int64_t mchunks = std::max<int64_t>(1, std::min(mslices, (want + nblocks - 1) / nblocks));
+  const int64_t chunk_rows = ((mslices + mchunks - 1) / mchunks) * kMc;
+  const int64_t ntasks = nblocks * mchunks;
   bool oom = false;
-  auto task = [&](int64_t jb) {
+  auto task = [&](int64_t t) {
+    const int64_t jb = t % nblocks, ib = t / nblocks;
     const int64_t j0 = jb * kNc, nc = std::min(kNc, g.n - j0);
+    const int64_t r0 = ib * chunk_rows, r1 = std::min(g.m, r0 + chunk_rows);
+    if (r0 >= r1) return;
     // C *= beta first (beta == 0: cleared without reading, so NaN garbage cannot leak).
-    for (int64_t i = 0; i < g.m; ++i) {
+    for (int64_t i = r0; i < r1; ++i) {
       float* ci = g.c + i * g.ldc + j0;
       for (int64_t j = 0; j < nc; ++j) ci[j] = g.beta == 0.0f ? 0.0f : g.beta * ci[j];
     }
@@ -61,7 +73,6 @@ Status gemm(const GemmArgs& g, const Context& ctx) {
       oom = true;
       return;
     }
-    std::vector<float> tmp(static_cast<size_t>(mr * nr));
     for (int64_t p0 = 0; p0 < g.k; p0 += kKc) {
       const int64_t kc = std::min(kKc, g.k - p0);
       // Pack op(B)[p0 .. p0+kc, j0 .. j0+nc] into NR-wide panels, alpha folded in. Each layout is
@@ -87,8 +98,8 @@ Status gemm(const GemmArgs& g, const Context& ctx) {
           }
         }
       }
-      for (int64_t i0 = 0; i0 < g.m; i0 += kMc) {
-        const int64_t mc = std::min(kMc, g.m - i0);
+      for (int64_t i0 = r0; i0 < r1; i0 += kMc) {
+        const int64_t mc = std::min(kMc, r1 - i0);
         for (int64_t ip = 0; ip < mc; ip += mr) {
           float* dst = ap.data() + (ip / mr) * mr * kc;
           const int h = static_cast<int>(std::min<int64_t>(mr, mc - ip));
@@ -121,10 +132,10 @@ Status gemm(const GemmArgs& g, const Context& ctx) {
       }
     }
   };
-  if (ctx.pool != nullptr && ctx.threads > 1 && nblocks > 1) {
-    ctx.pool->parallel_for(nblocks, ctx.threads, task);
+  if (ctx.pool != nullptr && ctx.threads > 1 && ntasks > 1) {
+    ctx.pool->parallel_for(ntasks, ctx.threads, task);
   } else {
-    for (int64_t jb = 0; jb < nblocks; ++jb) task(jb);
+    for (int64_t t = 0; t < ntasks; ++t) task(t);
   }
   if (oom) return Status(Code::kOutOfMemory, "gemm: out of memory for packing buffers");
   return Status::Ok();
