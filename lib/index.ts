@@ -9,6 +9,24 @@ export { compose, composeSync, composedSearch } from './compose';
 export { CombinerTrainer } from './trainer';
 export { twoHopLoss, twoHopLossSync } from './two_hop_loss';
 export type { Tensor3D, TwoHopLossInputs, TwoHopLossOptions, TwoHopLossResult } from './two_hop_loss';
+export { MemoryBank, emaUpdate } from './memory_bank';
+export type { MemoryBankMemoryUsage, MemoryBankSnapshot } from './memory_bank';
+export {
+  memoryInfoNce,
+  memoryInfoNceSync,
+  vseHinge,
+  vseHingeSync,
+  weightedTriplet,
+  weightedTripletSync,
+} from './matching_losses';
+export type {
+  MemoryInfoNceOptions,
+  MemoryInfoNceResult,
+  VseHingeOptions,
+  VseHingeResult,
+  WeightedTripletOptions,
+  WeightedTripletResult,
+} from './matching_losses';
 export type { CombinerTrainerOptions, Triplets, TrainProgress } from './trainer';
 export type { CombinerWeights, ComposeMode, ComposeOptions, ComposedSearchOptions } from './compose';
 export type { TokenGalleryInput, TokenMaxSearchOptions } from './token_max_search';

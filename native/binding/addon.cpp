@@ -9,6 +9,8 @@
 #include "combiner_trainer.hpp"
 #include "compose.hpp"
 #include "two_hop_loss.hpp"
+#include "memory_bank.hpp"
+#include "matching_losses.hpp"
 #include "flat_index.hpp"
 #include "index_file.hpp"
 #include "info.hpp"
@@ -43,6 +45,19 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::ComposeAsync>("composeAsync", napi_enumerable),
                              InstanceMethod<&Addon::TwoHopLossSync>("twoHopLossSync", napi_enumerable),
                              InstanceMethod<&Addon::TwoHopLossAsync>("twoHopLossAsync", napi_enumerable),
+                             InstanceMethod<&Addon::MemoryBankCreate>("memoryBankCreate", napi_enumerable),
+                             InstanceMethod<&Addon::MemoryBankEnqueue>("memoryBankEnqueue", napi_enumerable),
+                             InstanceMethod<&Addon::MemoryBankSnapshot>("memoryBankSnapshot", napi_enumerable),
+                             InstanceMethod<&Addon::MemoryBankInfo>("memoryBankInfo", napi_enumerable),
+                             InstanceMethod<&Addon::MemoryBankClear>("memoryBankClear", napi_enumerable),
+                             InstanceMethod<&Addon::MemoryBankClose>("memoryBankClose", napi_enumerable),
+                             InstanceMethod<&Addon::EmaUpdateSync>("emaUpdateSync", napi_enumerable),
+                             InstanceMethod<&Addon::MemoryInfoNceSync>("memoryInfoNceSync", napi_enumerable),
+                             InstanceMethod<&Addon::MemoryInfoNceAsync>("memoryInfoNceAsync", napi_enumerable),
+                             InstanceMethod<&Addon::VseHingeSync>("vseHingeSync", napi_enumerable),
+                             InstanceMethod<&Addon::VseHingeAsync>("vseHingeAsync", napi_enumerable),
+                             InstanceMethod<&Addon::WeightedTripletSync>("weightedTripletSync", napi_enumerable),
+                             InstanceMethod<&Addon::WeightedTripletAsync>("weightedTripletAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateFlatIndex>("createFlatIndex", napi_enumerable),
                              InstanceMethod<&Addon::LoadFlatIndexSync>("loadFlatIndexSync", napi_enumerable),
@@ -83,6 +98,19 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value ComposeAsync(const Napi::CallbackInfo& info) { return binding::ComposeAsync(info, state_); }
   Napi::Value TwoHopLossSync(const Napi::CallbackInfo& info) { return binding::TwoHopLossSync(info); }
   Napi::Value TwoHopLossAsync(const Napi::CallbackInfo& info) { return binding::TwoHopLossAsync(info, state_); }
+  Napi::Value MemoryBankCreate(const Napi::CallbackInfo& info) { return binding::MemoryBankCreate(info); }
+  Napi::Value MemoryBankEnqueue(const Napi::CallbackInfo& info) { return binding::MemoryBankEnqueue(info); }
+  Napi::Value MemoryBankSnapshot(const Napi::CallbackInfo& info) { return binding::MemoryBankSnapshot(info); }
+  Napi::Value MemoryBankInfo(const Napi::CallbackInfo& info) { return binding::MemoryBankInfo(info); }
+  Napi::Value MemoryBankClear(const Napi::CallbackInfo& info) { return binding::MemoryBankClear(info); }
+  Napi::Value MemoryBankClose(const Napi::CallbackInfo& info) { return binding::MemoryBankClose(info); }
+  Napi::Value EmaUpdateSync(const Napi::CallbackInfo& info) { return binding::EmaUpdateSync(info); }
+  Napi::Value MemoryInfoNceSync(const Napi::CallbackInfo& info) { return binding::MemoryInfoNceSync(info); }
+  Napi::Value MemoryInfoNceAsync(const Napi::CallbackInfo& info) { return binding::MemoryInfoNceAsync(info, state_); }
+  Napi::Value VseHingeSync(const Napi::CallbackInfo& info) { return binding::VseHingeSync(info); }
+  Napi::Value VseHingeAsync(const Napi::CallbackInfo& info) { return binding::VseHingeAsync(info, state_); }
+  Napi::Value WeightedTripletSync(const Napi::CallbackInfo& info) { return binding::WeightedTripletSync(info); }
+  Napi::Value WeightedTripletAsync(const Napi::CallbackInfo& info) { return binding::WeightedTripletAsync(info, state_); }
   Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
   Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info) { return binding::CreateFlatIndex(info, state_); }
   Napi::Value LoadFlatIndexSync(const Napi::CallbackInfo& info) { return binding::LoadFlatIndexSync(info, state_); }
