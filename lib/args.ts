@@ -4,7 +4,7 @@
 import { types } from 'node:util';
 import { VlkError } from './errors';
 import type { NativeMatrix } from './loader';
-import type { Device, Metric, Precision } from './types';
+import type { Device, Metric, Precision, SearchPrecision } from './types';
 
 /** Short description of a value for messages: "null", "a Float64Array", "a number (1.5)". */
 export function describe(value: unknown): string {
@@ -196,8 +196,9 @@ export function readDevice(value: unknown): Device {
 }
 
 /**
- * options.precision: undefined is 'exact'; 'exact' | 'bf16', and 'bf16' only with device 'cuda'
- * (a result's precision never depends on the machine). @throws VlkError ERR_VLK_INVALID_ARG
+ * options.precision of a FlatIndex search: undefined is 'exact'; 'exact' | 'bf16', and 'bf16' only
+ * with device 'cuda' (a result's precision never depends on the machine; a CPU index picks its
+ * precision with `storage`). Search's is readSearchPrecision. @throws VlkError ERR_VLK_INVALID_ARG
  */
 export function readPrecision(value: unknown, device: Device): Precision {
   const precision = value ?? 'exact';
@@ -210,6 +211,33 @@ export function readPrecision(value: unknown, device: Device): Precision {
       'ERR_VLK_INVALID_ARG',
       `options.precision: 'bf16' precision is for device 'cuda' (got device '${device}'); use precision 'exact' on the CPU`,
     );
+  }
+  return precision;
+}
+
+/**
+ * options.precision of search / tokenMaxSearch: undefined is 'exact'; 'bf16' on the CPU (a bf16 scan
+ * with an exact fp32 re-score: the same results as 'exact') or with device 'cuda' (the GPU's
+ * approximate bf16 scan); 'i8' (int8 scan, exact re-score) on the CPU only. Neither with device
+ * 'auto', where what 'bf16' means would depend on the machine. Mirrors the binding's
+ * ReadSearchPrecision (native/binding/search.cpp). @throws VlkError ERR_VLK_INVALID_ARG
+ */
+export function readSearchPrecision(value: unknown, device: Device): SearchPrecision {
+  const precision = value ?? 'exact';
+  if (precision !== 'exact' && precision !== 'bf16' && precision !== 'i8') {
+    const got = typeof precision === 'string' ? `'${precision}'` : describe(precision);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.precision: expected 'exact', 'bf16' or 'i8', got ${got}`);
+  }
+  if (precision === 'exact') return precision;
+  if (device === 'auto') {
+    throw new VlkError(
+      'ERR_VLK_INVALID_ARG',
+      `options.precision: '${precision}' needs device 'cpu' or 'cuda', not 'auto' (bf16 is exact on the CPU, ` +
+        'approximate on the GPU; i8 is CPU only), so that a result\'s precision never depends on the machine',
+    );
+  }
+  if (precision === 'i8' && device !== 'cpu') {
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.precision: 'i8' precision is for device 'cpu' (got device '${device}')`);
   }
   return precision;
 }

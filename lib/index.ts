@@ -81,6 +81,7 @@ export type {
   MergeTopKResult,
   Metric,
   Precision,
+  SearchPrecision,
   ProgressCallback,
   RerankOptions,
   SearchOptions,

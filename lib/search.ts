@@ -9,7 +9,7 @@ import {
   readFlag,
   readMatrix,
   readMetric,
-  readPrecision,
+  readSearchPrecision,
   readSize,
   readThreads,
   shapeMatrix,
@@ -69,7 +69,7 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
 
   // Whether CUDA is usable is the binding's check (ERR_VLK_NO_DEVICE with the reason).
   const device = readDevice(options.device);
-  const precision = readPrecision(options.precision, device);
+  const precision = readSearchPrecision(options.precision, device);
 
   const signal = async ? readSignal(options.signal, 'options.signal') : undefined;
   const nativeOptions: NativeSearchOptions = threads === undefined ? { k, metric } : { k, metric, threads };
@@ -95,7 +95,13 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
  * @param gallery - N x D gallery rows, same D.
  * @param options - `k` (1..N), `metric` ('ip' default, 'cosine', 'l2'), `dim`, `threads`, `signal`, `clamp`,
  *   the filters `exclude` (rows a query must not return) and `allow` (rows any query may return),
- *   `device` ('cpu' default, 'cuda', 'auto') and `precision` ('exact' default, 'bf16' with 'cuda').
+ *   `device` ('cpu' default, 'cuda', 'auto') and `precision`: 'exact' (default); 'bf16' on the CPU:
+ *   bf16 scan with exact fp32 re-score, same results as 'exact' (indices, scores, counts), faster on
+ *   CPUs with AVX-512 BF16 (elsewhere no faster than 'exact'; the gallery is converted to bf16 on
+ *   every call, so it pays off with many queries per call; for a gallery searched again and again
+ *   keep a `FlatIndex` with storage 'bf16');
+ *   'i8' likewise with an int8 scan (CPU only); with device 'cuda', 'bf16' is the GPU's approximate
+ *   tensor-core scan instead (neither with device 'auto').
  * @returns `{ indices, scores, k, count, counts }`, row-major count x k; `counts[q]` < k only when a
  *   filter left query q fewer allowed rows (the rest of its row is index -1, score NaN).
  *
@@ -109,7 +115,8 @@ function prepare(queries: unknown, gallery: unknown, options: unknown, async: bo
  * @throws VlkError (as a rejection) with code ERR_VLK_TYPE (not a Float32Array / view, options not
  * an object), ERR_VLK_DIM_MISMATCH, ERR_VLK_SHAPE, ERR_VLK_INVALID_K, ERR_VLK_NON_FINITE (NaN or
  * Infinity in an input), ERR_VLK_EMPTY, ERR_VLK_INVALID_ARG (metric, threads, dim missing, detached
- * buffer, signal, device, precision, a filter with device 'cuda'), ERR_VLK_UNSUPPORTED_ISA,
+ * buffer, signal, device, precision ('bf16' or 'i8' with device 'auto', 'i8' with 'cuda'), a filter
+ * with device 'cuda'), ERR_VLK_UNSUPPORTED_ISA,
  * ERR_VLK_OUT_OF_MEMORY (host, or GPU memory with device 'cuda'), ERR_VLK_NO_DEVICE (device 'cuda'
  * where CUDA is not usable: the message gives `info().cuda.reason`); AbortError (code ABORT_ERR,
  * cause = signal.reason) when `signal` aborts.

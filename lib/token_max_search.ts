@@ -10,7 +10,7 @@ import type { MatrixInput, SearchOptions, SearchResult } from './types';
 /** A token gallery: `{ data, dims: [N, K, D] }` (what onnxruntime / transformers.js return), or any search matrix of N*K rows with `options.tokens = K`. */
 export type TokenGalleryInput = { data: Float32Array; dims: readonly [number, number, number] | number[] } | MatrixInput;
 
-/** Options of {@link tokenMaxSearch}: {@link SearchOptions}; `tokens` is required unless the gallery is `{ data, dims: [N, K, D] }`. */
+/** Options of {@link tokenMaxSearch}: {@link SearchOptions} (`precision` included: 'exact', 'bf16', 'i8'); `tokens` is required unless the gallery is `{ data, dims: [N, K, D] }`. */
 export type TokenMaxSearchOptions = SearchOptions;
 
 // A 3-D tensor-like becomes a 2-D { data, rows: N*K, cols: D } view plus tokens = K.
@@ -42,6 +42,11 @@ function flatten(gallery: unknown, options: unknown): { gallery: unknown; option
  * (`max_t q . Z[j, t]`; cosine per token; l2: the nearest token), exactly as {@link search} scores
  * rows, with `exclude` / `allow` by item (composed retrieval: exclude each query's reference image).
  * Off the event loop on the addon's pool; the N*K x D score matrix is never stored.
+ *
+ * `precision: 'bf16'` (CPU): bf16 scan with exact fp32 re-score, same results as 'exact' (indices,
+ * scores, counts), faster on CPUs with AVX-512 BF16; the token rows are converted to bf16 on each
+ * call, which pays off with many queries per call. `'i8'`: the same with an int8 scan. Other
+ * options as {@link search}.
  *
  * @example
  * ```ts

@@ -13,11 +13,20 @@ export type Metric = 'ip' | 'cosine' | 'l2';
 export type Device = 'cpu' | 'cuda' | 'auto';
 
 /**
- * How the GPU scans: `'exact'` (default; results equal the CPU's, ids and scores) or `'bf16'`
- * (bf16 tensor-core scores only, approximate like `torch.topk` on a bf16 matmul). `'bf16'`
- * requires `device: 'cuda'`, so a result's precision never depends on the machine.
+ * How a search scans. `'exact'` (default): fp32 scores, equal on every device and ISA (ids and
+ * scores). `'bf16'` on the CPU ({@link search} / {@link tokenMaxSearch} with `device: 'cpu'`): bf16
+ * scan with exact fp32 re-score, same results as `'exact'`, faster on CPUs with AVX-512 BF16.
+ * `'bf16'` with `device: 'cuda'` (and on a `'cuda'` {@link FlatIndex}): bf16 tensor-core scores
+ * only, approximate like `torch.topk` on a bf16 matmul. Never with `device: 'auto'`, so a result's
+ * precision never depends on the machine. Search also takes `'i8'` (see {@link SearchPrecision}).
  */
 export type Precision = 'exact' | 'bf16';
+
+/**
+ * `precision` of {@link search} and {@link tokenMaxSearch}: a {@link Precision}, or `'i8'` (CPU
+ * only): int8 scan with exact fp32 re-score, same results as `'exact'`.
+ */
+export type SearchPrecision = Precision | 'i8';
 
 /** A kernel path. `info().isas` lists the ones this CPU (and `VLK_FORCE_ISA`) allow. */
 export type IsaName = 'scalar' | 'avx2' | 'avx512';
@@ -81,8 +90,13 @@ export interface SearchOptions {
    * `allow`) run on the CPU with `'auto'`; with `'cuda'` the filter is applied inside the GPU scan.
    */
   device?: Device;
-  /** `'exact'` (default) or `'bf16'` (approximate GPU scan; only with `device: 'cuda'`). */
-  precision?: Precision;
+  /**
+   * `'exact'` (default); `'bf16'`: with `device: 'cpu'` a bf16 scan with exact fp32 re-score, same
+   * results as `'exact'` (indices, scores, counts), faster on CPUs with AVX-512 BF16; with
+   * `device: 'cuda'` the approximate GPU scan. `'i8'`: int8 scan with exact re-score, CPU only.
+   * Not with `device: 'auto'`. See {@link Precision}.
+   */
+  precision?: SearchPrecision;
   /**
    * Gallery rows a query must not return, applied inside the scan (an excluded row never takes
    * an allowed row's place). An `Int32Array` with one row per query (`-1`: none), e.g. the

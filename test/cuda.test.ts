@@ -194,12 +194,21 @@ const BAD: Array<[string, Record<string, unknown>, RegExp[]]> = [
   ["device 'CUDA'", { device: 'CUDA' }, [/options\.device/, /'CUDA'/]],
   ['device 1', { device: 1 }, [/options\.device/, /number/]],
   ['device true', { device: true }, [/options\.device/]],
-  ["precision 'fp16'", { precision: 'fp16' }, [/options\.precision/, /'fp16'/, /'exact' or 'bf16'/]],
+  ["precision 'fp16'", { precision: 'fp16' }, [/options\.precision/, /'fp16'/, /'exact', 'bf16' or 'i8'/]],
   ['precision 16', { precision: 16 }, [/options\.precision/]],
-  ["precision 'bf16' (device default cpu)", { precision: 'bf16' }, [/options\.precision/, /bf16/, /device 'cuda'/, /'cpu'/]],
-  ["precision 'bf16' with device 'cpu'", { precision: 'bf16', device: 'cpu' }, [/bf16/, /device 'cuda'/, /'cpu'/]],
-  ["precision 'bf16' with device 'auto'", { precision: 'bf16', device: 'auto' }, [/bf16/, /device 'cuda'/, /'auto'/]],
+  // 'bf16' is exact on the CPU and approximate on the GPU, so 'auto' would make it machine-dependent.
+  ["precision 'bf16' with device 'auto'", { precision: 'bf16', device: 'auto' }, [/bf16/, /'cpu' or 'cuda'/, /'auto'/]],
+  ["precision 'i8' with device 'auto'", { precision: 'i8', device: 'auto' }, [/i8/, /'auto'/]],
+  ["precision 'i8' with device 'cuda'", { precision: 'i8', device: 'cuda' }, [/'i8' precision is for device 'cpu'/, /'cuda'/]],
 ];
+
+Options("precision 'bf16' / 'i8' on the CPU: the exact results (bf16 scan, fp32 re-score)", async () => {
+  const base = searchSync(Q, G, { k: 7, dim: D, metric: 'cosine' });
+  for (const precision of ['bf16', 'i8'] as const) {
+    assertSameResult(searchSync(Q, G, { k: 7, dim: D, metric: 'cosine', precision }), base, `${precision} sync`);
+    assertSameResult(await search(Q, G, { k: 7, dim: D, metric: 'cosine', precision, device: 'cpu' }), base, `${precision} async`);
+  }
+});
 
 for (const [name, extra, patterns] of BAD) {
   Options(`ERR_VLK_INVALID_ARG: ${name} (searchSync, search, binding)`, async () => {

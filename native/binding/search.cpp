@@ -20,6 +20,7 @@
 #include "cuda/common/cuda_api.hpp"
 #include "isa/isa.hpp"
 #include "search/search.hpp"
+#include "search/search_quantized.hpp"
 
 namespace vlk {
 namespace binding {
@@ -47,9 +48,47 @@ struct SearchCall {
   int threads = 1;
   std::shared_ptr<FilterData> filter;  // null: no filter
   Device device = Device::kCpu;        // as requested (options.device)
-  cuda::Precision precision = cuda::Precision::kExact;
+  cuda::Precision precision = cuda::Precision::kExact;  // the GPU scan (device 'cuda')
+  core::Storage storage = core::Storage::kF32;           // the CPU scan: kF32 (core::search) or
+                                                         // bf16 / i8 codes (core::search_reduced)
   bool use_cuda = false;               // the backend it resolved to (ResolveDevice)
 };
+
+// options.precision of search: undefined or 'exact'; 'bf16' on the CPU (an exact re-scored bf16
+// scan, core::search_reduced) or with device 'cuda' (the GPU's approximate tensor-core scan);
+// 'i8' on the CPU only. Neither with device 'auto', where the backend (and so what bf16 means)
+// would depend on the machine. lib/args.ts readSearchPrecision says the same.
+Status ReadSearchPrecision(Napi::Value value, Device device, cuda::Precision* precision, core::Storage* storage) {
+  *precision = cuda::Precision::kExact;
+  *storage = core::Storage::kF32;
+  if (value.IsUndefined()) return Status::Ok();
+  const std::string name = value.IsString() ? value.As<Napi::String>().Utf8Value() : "";
+  if (name == "exact") return Status::Ok();
+  if (name != "bf16" && name != "i8") {
+    return Status(Code::kInvalidArg, "options.precision: expected 'exact', 'bf16' or 'i8', got " +
+                                         (value.IsString() ? "'" + name + "'" : Describe(value)));
+  }
+  if (device == Device::kAuto) {
+    return Status(Code::kInvalidArg, "options.precision: '" + name +
+                                         "' needs device 'cpu' or 'cuda', not 'auto' (bf16 is exact on the CPU, "
+                                         "approximate on the GPU; i8 is CPU only), so that a result's precision "
+                                         "never depends on the machine");
+  }
+  if (name == "i8") {
+    if (device != Device::kCpu) {
+      return Status(Code::kInvalidArg, std::string("options.precision: 'i8' precision is for device 'cpu' (got device '") +
+                                           DeviceName(device) + "')");
+    }
+    *storage = core::Storage::kI8;
+    return Status::Ok();
+  }
+  if (device == Device::kCuda) {
+    *precision = cuda::Precision::kBf16;
+  } else {
+    *storage = core::Storage::kBF16;
+  }
+  return Status::Ok();
+}
 
 // options.exclude: Int32Array of Q rows (-1: none), or { offsets: Int32Array(Q + 1), rows }.
 Status ReadExclude(Napi::Value value, int64_t q, FilterData* f) {
@@ -177,7 +216,7 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
 
   VLK_RETURN_IF_ERROR(ReadThreads(options.Get("threads"), &call->threads));
   VLK_RETURN_IF_ERROR(ReadDevice(options.Get("device"), &call->device));
-  VLK_RETURN_IF_ERROR(ReadPrecision(options.Get("precision"), call->device, &call->precision));
+  VLK_RETURN_IF_ERROR(ReadSearchPrecision(options.Get("precision"), call->device, &call->precision, &call->storage));
 
   call->args.queries = q;
   call->args.gallery = g;
@@ -207,11 +246,13 @@ Status ParseSearch(const Napi::CallbackInfo& info, SearchCall* call) {
 
 // The core (or CUDA) call both paths run; it owns its copy of the arguments and shares the filter
 // data. With device 'auto', a call the GPU path cannot take (device memory, k or N beyond its
-// limits, the device gone) runs on the CPU instead; every output entry is rewritten then.
+// limits, the device gone) runs on the CPU instead; every output entry is rewritten then. On the
+// CPU, precision 'bf16' / 'i8' quantizes the gallery for the call and scans the codes, then
+// re-scores in fp32 (core::search_reduced): the same results as core::search, bit for bit.
 static auto SearchRun(const SearchCall& call) {
   return [args = call.args, filter = call.filter, threads = call.threads, use_cuda = call.use_cuda,
-          fallback = call.device == Device::kAuto,
-          precision = call.precision](Isa isa, const CancelFlag* cancel, const TopKBuffers& b) {
+          fallback = call.device == Device::kAuto, precision = call.precision,
+          storage = call.storage](Isa isa, const CancelFlag* cancel, const TopKBuffers& b) {
     core::SearchOut out;
     out.indices = b.indices;
     out.scores = b.scores;
@@ -223,6 +264,7 @@ static auto SearchRun(const SearchCall& call) {
           s.code == Code::kOutOfMemory || s.code == Code::kInvalidArg || s.code == Code::kNoDevice;
       if (!fallback || !gpu_declined) return s;
     }
+    if (storage != core::Storage::kF32) return core::search_reduced(args, storage, out, ctx);
     return core::search(args, out, ctx);
   };
 }

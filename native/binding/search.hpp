@@ -1,6 +1,8 @@
 // Search entry points of the binding (binding): argument parsing into core views, output
 // allocation on the JS thread, then core::search (or cuda::search, per options.device and
-// options.precision) on the JS thread (sync) or the pool (async).
+// options.precision; or, for precision 'bf16' / 'i8' on the CPU, core::search_reduced: a bf16 /
+// int8 scan with an exact fp32 re-score, the same results) on the JS thread (sync) or the pool
+// (async).
 #pragma once
 
 #include <napi.h>

@@ -3,7 +3,9 @@
 // padding), on random data and on clustered data full of near-ties and exact duplicates, at awkward
 // sizes, every metric, the AVX-512 BF16/VNNI, AVX2 and portable scans, with filters; approximate
 // mode returns valid rows with high recall and re-scores nothing; get() round trips. The kernel
-// tables also agree with each other directly, panel by panel.
+// tables also agree with each other directly, panel by panel. Token-max items (tokens 1, 3, 32) and
+// one-shot quantization (quantize_gallery, search_reduced) equal core::search with the same tokens
+// and filters bit for bit, ties between whole items and per-query best tokens included.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -441,4 +444,386 @@ VLK_TEST(quantized_approximate_mode) {
   VLK_CHECK(!FlatIndex::validate_options(8, Storage::kF32, true).ok());
   VLK_CHECK(!FlatIndex::validate_options(70000, Storage::kI8, false).ok());
   VLK_CHECK(FlatIndex::validate_options(70000, Storage::kBF16, false).ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token-max items (QuantSearchArgs::tokens) and the one-shot path (quantize_gallery +
+// search_quantized, search_reduced): indices, scores and counts equal core::search with the same
+// tokens and filters, bit for bit.
+namespace {
+
+using vlk::core::QuantGalleryBuffers;
+using vlk::core::QuantSearchArgs;
+using vlk::core::QuantSearchOut;
+using vlk::core::SearchArgs;
+using vlk::core::SearchOut;
+
+struct TokResult {
+  std::vector<int32_t> idx;
+  std::vector<float> scores;
+  std::vector<int32_t> counts, rescored;
+};
+
+struct TokFilter {
+  std::vector<uint64_t> allow;  // empty: none
+  std::vector<int64_t> off;     // empty: none
+  std::vector<int32_t> rows;
+};
+
+TokResult run_search(const std::vector<float>& qs, const std::vector<float>& g, int64_t d, int64_t tokens,
+                     int64_t k, Metric metric, const TokFilter& f, const Context& ctx) {
+  const int64_t nq = static_cast<int64_t>(qs.size()) / d, n = static_cast<int64_t>(g.size()) / d;
+  SearchArgs a;
+  a.queries = MatrixView<const float>(qs.data(), nq, d);
+  a.gallery = MatrixView<const float>(g.data(), n, d);
+  a.k = k;
+  a.metric = metric;
+  a.tokens = tokens;
+  if (!f.allow.empty()) a.filter.allow = f.allow.data();
+  if (!f.off.empty()) {
+    a.filter.exclude_offsets = f.off.data();
+    a.filter.exclude_rows = f.rows.data();
+  }
+  TokResult r;
+  r.idx.assign(static_cast<size_t>(nq * k), 7);
+  r.scores.assign(static_cast<size_t>(nq * k), 7.0f);
+  r.counts.assign(static_cast<size_t>(nq), 7);
+  const vlk::Status st = vlk::core::search(a, SearchOut{r.idx.data(), r.scores.data(), r.counts.data()}, ctx);
+  VLK_CHECK(st.ok()) << st.message;
+  return r;
+}
+
+TokResult run_quant(const std::vector<float>& qs, const vlk::core::QuantGallery& g, int64_t d, int64_t tokens,
+                    int64_t k, const TokFilter& f, const Context& ctx) {
+  const int64_t nq = static_cast<int64_t>(qs.size()) / d;
+  QuantSearchArgs a;
+  a.queries = MatrixView<const float>(qs.data(), nq, d);
+  a.gallery = g;
+  a.k = k;
+  a.tokens = tokens;
+  if (!f.allow.empty()) a.allow = f.allow.data();
+  if (!f.off.empty()) {
+    a.exclude_offsets = f.off.data();
+    a.exclude_rows = f.rows.data();
+  }
+  TokResult r;
+  r.idx.assign(static_cast<size_t>(nq * k), 7);
+  r.scores.assign(static_cast<size_t>(nq * k), 7.0f);
+  r.counts.assign(static_cast<size_t>(nq), 7);
+  r.rescored.assign(static_cast<size_t>(nq), -1);
+  QuantSearchOut out{r.idx.data(), r.scores.data(), r.counts.data(), r.rescored.data()};
+  const vlk::Status st = vlk::core::search_quantized(a, out, ctx);
+  VLK_CHECK(st.ok()) << st.message;
+  return r;
+}
+
+// got (k_got >= k_want columns) equals want on its first k_want columns; the rest is padding.
+bool check_tok(const TokResult& want, int64_t k_want, const TokResult& got, int64_t k_got, const std::string& what) {
+  const size_t nq = want.counts.size();
+  bool ok = want.counts == got.counts;
+  for (size_t q = 0; q < nq && !ok; ++q) {
+    VLK_CHECK(want.counts[q] == got.counts[q]) << what << ": query " << q << " count " << got.counts[q] << " vs "
+                                               << want.counts[q];
+    if (want.counts[q] != got.counts[q]) break;
+  }
+  for (size_t q = 0; q < nq && ok; ++q) {
+    for (int64_t j = 0; j < k_got && ok; ++j) {
+      const size_t gi = q * static_cast<size_t>(k_got) + static_cast<size_t>(j);
+      if (j < k_want) {
+        const size_t wi = q * static_cast<size_t>(k_want) + static_cast<size_t>(j);
+        ok = want.idx[wi] == got.idx[gi] && same_bits(want.scores[wi], got.scores[gi]);
+        VLK_CHECK(ok) << what << ": query " << q << " rank " << j << ": (" << got.idx[gi] << ", " << got.scores[gi]
+                      << ") vs search (" << want.idx[wi] << ", " << want.scores[wi] << ")";
+      } else {
+        ok = got.idx[gi] == -1 && std::isnan(got.scores[gi]);
+        VLK_CHECK(ok) << what << ": query " << q << " rank " << j << " should be padding";
+      }
+    }
+  }
+  for (size_t q = 0; q < got.rescored.size() && ok; ++q) {
+    ok = got.rescored[q] >= got.counts[q];
+    VLK_CHECK(ok) << what << ": query " << q << " re-scored " << got.rescored[q] << " items for "
+                  << got.counts[q] << " results";
+  }
+  return ok;
+}
+
+QuantGalleryBuffers* quantize(Storage storage, Metric metric, const std::vector<float>& g, int64_t d,
+                              QuantGalleryBuffers* qb, const Context& ctx) {
+  const vlk::Status st = vlk::core::quantize_gallery(
+      storage, metric, MatrixView<const float>(g.data(), static_cast<int64_t>(g.size()) / d, d), qb, ctx);
+  VLK_CHECK(st.ok()) << st.message;
+  return qb;
+}
+
+// Filters for the token cases: exclude each query's unfiltered best item plus two more; allow
+// every item but those = 1 (mod 3) (item 0 always allowed).
+TokFilter make_filter(bool exclude, bool allow, int64_t items, const TokResult& top1, int64_t nq) {
+  TokFilter f;
+  if (allow) {
+    f.allow.assign(static_cast<size_t>((items + 63) / 64), 0);
+    for (int64_t i = 0; i < items; ++i) {
+      if (i % 3 != 1) f.allow[static_cast<size_t>(i >> 6)] |= uint64_t{1} << (i & 63);
+    }
+  }
+  if (exclude) {
+    f.off.push_back(0);
+    for (int64_t q = 0; q < nq; ++q) {
+      f.rows.push_back(top1.idx[static_cast<size_t>(q)]);
+      f.rows.push_back(static_cast<int32_t>(q % items));
+      if (q % 2 == 0) f.rows.push_back(static_cast<int32_t>((q * 7 + 3) % items));
+      f.off.push_back(static_cast<int64_t>(f.rows.size()));
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+VLK_TEST(quantized_tokens_equal_search) {
+  const Context ctx2 = ctx_for(vlk::detected_isa(), 2);
+  int cases = 0;
+  int64_t seed = 500;
+  for (int64_t tokens : {1, 3, 32}) {
+    for (int64_t items : {1, 7, 513}) {
+      for (int64_t d : {1, 7, 256}) {
+        Rng rng(static_cast<uint64_t>(++seed));
+        const int64_t n = items * tokens;
+        std::vector<float> g(static_cast<size_t>(n * d));
+        for (auto& x : g) x = rng.uniform();
+        // An item repeated (with its tokens in reverse order): ties between whole items.
+        if (items >= 7) {
+          for (int64_t t = 0; t < tokens; ++t) {
+            std::copy(g.begin() + (2 * tokens + t) * d, g.begin() + (2 * tokens + t + 1) * d,
+                      g.begin() + (5 * tokens + (tokens - 1 - t)) * d);
+          }
+        }
+        // 100 queries: parts over query ranges (every kernel's group size); 13: over gallery rows.
+        const int64_t nq = d == 7 ? 100 : 13;
+        std::vector<float> qs(static_cast<size_t>(nq * d));
+        for (auto& x : qs) x = rng.uniform();
+        std::copy(g.begin(), g.begin() + d, qs.begin());  // a query on a token row
+        for (Metric metric : {Metric::kInnerProduct, Metric::kCosine, Metric::kL2}) {
+          const TokResult top1 = run_search(qs, g, d, tokens, 1, metric, TokFilter(), ctx2);
+          for (Storage storage : {Storage::kBF16, Storage::kI8}) {
+            QuantGalleryBuffers qb;
+            quantize(storage, metric, g, d, &qb, ctx2);
+            VLK_CHECK(qb.gallery.f32 == g.data()) << "the fp32 rows are used in place";
+            std::vector<int64_t> ks{1};  // k = 1, 10 and the item count (what a caller clamps k > items to)
+            if (items > 10) ks.push_back(10);
+            if (items > 1) ks.push_back(items);
+            for (int64_t k : ks) {
+              for (int fl = 0; fl < 4; ++fl) {
+                const TokFilter f = make_filter(fl & 1, fl & 2, items, top1, nq);
+                const TokResult want = run_search(qs, g, d, tokens, k, metric, f, ctx2);
+                std::string what = std::string(vlk::core::storage_name(storage)) + " " +
+                                   vlk::core::metric_name(metric) + " tokens " + std::to_string(tokens) + " items " +
+                                   std::to_string(items) + " d " + std::to_string(d) + " k " + std::to_string(k) +
+                                   " filter " + std::to_string(fl);
+                if (!check_tok(want, k, run_quant(qs, qb.gallery, d, tokens, k, f, ctx2), k, what)) continue;
+                // Every kernel path and width on the unfiltered k = 10 case.
+                if (fl == 0 && k == std::min<int64_t>(10, items)) {
+                  for (Isa isa : isas()) {
+                    for (int threads : {1, 2}) {
+                      check_tok(want, k, run_quant(qs, qb.gallery, d, tokens, k, f, ctx_for(isa, threads)), k,
+                                what + " isa " + vlk::isa_name(isa) + " threads " + std::to_string(threads));
+                    }
+                  }
+                }
+                // k beyond the items: the extra columns are padding.
+                if (k == items) {
+                  check_tok(want, k, run_quant(qs, qb.gallery, d, tokens, k + 3, f, ctx2), k + 3, what + " k + 3");
+                }
+                ++cases;
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  VLK_CHECK(cases == 3 * (1 + 2 + 3) * 3 * 3 * 2 * 4) << cases;
+}
+
+VLK_TEST(quantized_tokens_best_token_differs_across_queries_and_ties) {
+  // Item 1's token t is 3 e_t, every other item's tokens are small noise; query t is e_t (+ noise),
+  // so item 1 wins every query through a different token. Items 2 and 4 are the same tokens in
+  // another order (exact ties: the lower item first).
+  const int64_t tokens = 8, items = 6, d = 16, nq = 8;
+  for (Storage storage : {Storage::kBF16, Storage::kI8}) {
+    for (Metric metric : {Metric::kInnerProduct, Metric::kCosine, Metric::kL2}) {
+      Rng rng(77);
+      std::vector<float> g(static_cast<size_t>(items * tokens * d));
+      for (auto& x : g) x = 0.01f * rng.uniform();
+      for (int64_t t = 0; t < tokens; ++t) g[static_cast<size_t>((1 * tokens + t) * d + t)] = 3.0f;
+      for (int64_t t = 0; t < tokens; ++t) {
+        std::copy(g.begin() + (2 * tokens + t) * d, g.begin() + (2 * tokens + t + 1) * d,
+                  g.begin() + (4 * tokens + (t + 3) % tokens) * d);
+      }
+      std::vector<float> qs(static_cast<size_t>(nq * d));
+      for (auto& x : qs) x = 0.001f * rng.uniform();
+      for (int64_t q = 0; q < nq; ++q) qs[static_cast<size_t>(q * d + q)] = 3.0f;
+      const Context ctx = ctx_for(vlk::detected_isa(), 2);
+      QuantGalleryBuffers qb;
+      quantize(storage, metric, g, d, &qb, ctx);
+      const TokResult want = run_search(qs, g, d, tokens, items, metric, TokFilter(), ctx);
+      const std::string what = std::string(vlk::core::storage_name(storage)) + " " + vlk::core::metric_name(metric);
+      check_tok(want, items, run_quant(qs, qb.gallery, d, tokens, items, TokFilter(), ctx), items, what);
+      for (int64_t q = 0; q < nq; ++q) {
+        VLK_CHECK(want.idx[static_cast<size_t>(q * items)] == 1) << what << ": query " << q;
+        // Item 1's score is its token q's: the best token differs per query.
+        const float* tok = g.data() + (1 * tokens + q) * d;
+        const float* qr = qs.data() + q * d;
+        if (metric == Metric::kL2) {
+          double s = 0;
+          for (int64_t j = 0; j < d; ++j) s += (double(qr[j]) - tok[j]) * (double(qr[j]) - tok[j]);
+          VLK_CHECK(same_bits(want.scores[static_cast<size_t>(q * items)], static_cast<float>(s))) << what;
+        }
+        // Items 2 and 4 tie: adjacent, 2 first.
+        int64_t p2 = -1, p4 = -1;
+        for (int64_t j = 0; j < items; ++j) {
+          if (want.idx[static_cast<size_t>(q * items + j)] == 2) p2 = j;
+          if (want.idx[static_cast<size_t>(q * items + j)] == 4) p4 = j;
+        }
+        VLK_CHECK(p4 == p2 + 1) << what << ": tied items at " << p2 << ", " << p4;
+        VLK_CHECK(same_bits(want.scores[static_cast<size_t>(q * items + p2)], want.scores[static_cast<size_t>(q * items + p4)]));
+      }
+    }
+  }
+}
+
+VLK_TEST(quantized_one_shot_search_reduced_equals_search) {
+  // search_reduced: core::search's results and errors. Strided gallery views are copied.
+  const int64_t tokens = 4, items = 300, d = 33, nq = 21, k = 10;
+  Rng rng(4711);
+  std::vector<float> g(static_cast<size_t>(items * tokens * d)), qs(static_cast<size_t>(nq * d));
+  for (auto& x : g) x = rng.uniform();
+  for (auto& x : qs) x = rng.uniform();
+  const int64_t stride = d + 5;
+  std::vector<float> gs(static_cast<size_t>(items * tokens * stride), std::numeric_limits<float>::quiet_NaN());
+  for (int64_t r = 0; r < items * tokens; ++r) std::copy(g.begin() + r * d, g.begin() + (r + 1) * d, gs.begin() + r * stride);
+  const Context ctx = ctx_for(vlk::detected_isa(), 2);
+  for (Storage storage : {Storage::kBF16, Storage::kI8}) {
+    for (Metric metric : {Metric::kInnerProduct, Metric::kCosine, Metric::kL2}) {
+      const TokResult want = run_search(qs, g, d, tokens, k, metric, TokFilter(), ctx);
+      for (bool strided : {false, true}) {
+        SearchArgs a;
+        a.queries = MatrixView<const float>(qs.data(), nq, d);
+        a.gallery = strided ? MatrixView<const float>(gs.data(), items * tokens, d, stride)
+                            : MatrixView<const float>(g.data(), items * tokens, d);
+        a.k = k;
+        a.metric = metric;
+        a.tokens = tokens;
+        TokResult got;
+        got.idx.assign(static_cast<size_t>(nq * k), 7);
+        got.scores.assign(static_cast<size_t>(nq * k), 7.0f);
+        got.counts.assign(static_cast<size_t>(nq), 7);
+        got.rescored.assign(static_cast<size_t>(nq), -1);
+        const vlk::Status st = vlk::core::search_reduced(a, storage, SearchOut{got.idx.data(), got.scores.data(), got.counts.data()},
+                                                         ctx, got.rescored.data());
+        VLK_CHECK(st.ok()) << st.message;
+        check_tok(want, k, got, k, std::string("search_reduced ") + vlk::core::storage_name(storage) + " " +
+                                       vlk::core::metric_name(metric) + (strided ? " strided" : ""));
+      }
+    }
+  }
+  // Errors as search reports them.
+  auto code_of = [&](const std::vector<float>& gal, const std::vector<float>& q, int64_t kk, int64_t tok,
+                     const int64_t* off, const int32_t* rows, Storage storage) {
+    SearchArgs a;
+    a.queries = MatrixView<const float>(q.data(), static_cast<int64_t>(q.size()) / d, d);
+    a.gallery = MatrixView<const float>(gal.data(), static_cast<int64_t>(gal.size()) / d, d);
+    a.k = kk;
+    a.tokens = tok;
+    a.filter.exclude_offsets = off;
+    a.filter.exclude_rows = rows;
+    std::vector<int32_t> idx(static_cast<size_t>(a.queries.rows * std::max<int64_t>(kk, 1)));
+    std::vector<float> sc(idx.size());
+    return vlk::core::search_reduced(a, storage, SearchOut{idx.data(), sc.data(), nullptr}, ctx);
+  };
+  for (Storage storage : {Storage::kF32, Storage::kBF16, Storage::kI8}) {
+    const std::string s = vlk::core::storage_name(storage);
+    std::vector<float> bad = g;
+    bad[static_cast<size_t>(37 * d + 5)] = std::numeric_limits<float>::quiet_NaN();
+    vlk::Status st = code_of(bad, qs, k, tokens, nullptr, nullptr, storage);
+    VLK_CHECK_EQ(st.code, vlk::Code::kNonFinite) << s;
+    VLK_CHECK(st.message == "gallery: row 37, column 5 is NaN (every value must be finite)") << s << ": " << st.message;
+    std::vector<float> big = g;
+    big[static_cast<size_t>(50 * d)] = 1e19f;
+    st = code_of(big, qs, k, tokens, nullptr, nullptr, storage);
+    VLK_CHECK_EQ(st.code, vlk::Code::kNonFinite) << s;
+    VLK_CHECK(st.message.find("row 50 has a squared norm") != std::string::npos) << s << ": " << st.message;
+    std::vector<float> badq = qs;
+    badq[3] = std::numeric_limits<float>::infinity();
+    st = code_of(bad, badq, k, tokens, nullptr, nullptr, storage);  // queries are checked first
+    VLK_CHECK(st.code == vlk::Code::kNonFinite && st.message.rfind("queries: row 0, column 3", 0) == 0) << s << ": " << st.message;
+    VLK_CHECK_EQ(code_of(g, qs, items + 1, tokens, nullptr, nullptr, storage).code, vlk::Code::kInvalidK) << s;
+    VLK_CHECK_EQ(code_of(g, qs, k, 7, nullptr, nullptr, storage).code, vlk::Code::kShape) << s;
+    std::vector<int64_t> off(static_cast<size_t>(nq) + 1, 1);
+    off[0] = 0;
+    const int32_t out_of_range[1] = {static_cast<int32_t>(items)};
+    st = code_of(g, qs, k, tokens, off.data(), out_of_range, storage);
+    VLK_CHECK_EQ(st.code, vlk::Code::kInvalidArg) << s;
+    VLK_CHECK(st.message == "exclude: query 0 lists row 300, outside 0..299") << s << ": " << st.message;
+  }
+}
+
+VLK_TEST(quantized_one_shot_blocks_merge_like_search) {
+  // Galleries past search_reduced's block (65,536 rows of whole items): the blocks' lists merge to
+  // search's result; an item duplicated across blocks ties and the lower one comes first; filters
+  // shifted per block (allow words, local exclude lists) keep their meaning.
+  struct Shape {
+    int64_t tokens, items, d;
+  };
+  const Context ctx = ctx_for(vlk::detected_isa(), 2);
+  for (const Shape sh : {Shape{32, 2100, 8}, Shape{1, 140000, 4}, Shape{3, 45000, 5}}) {
+    Rng rng(static_cast<uint64_t>(sh.items));
+    const int64_t n = sh.items * sh.tokens, d = sh.d, nq = 13;
+    std::vector<float> g(static_cast<size_t>(n * d)), qs(static_cast<size_t>(nq * d));
+    for (auto& x : g) x = rng.uniform();
+    for (auto& x : qs) x = rng.uniform();
+    // Item 7's tokens again as the last item (another block) and query 0 on its first token.
+    std::copy(g.begin() + 7 * sh.tokens * d, g.begin() + 8 * sh.tokens * d, g.end() - sh.tokens * d);
+    std::copy(g.begin() + 7 * sh.tokens * d, g.begin() + 7 * sh.tokens * d + d, qs.begin());
+    for (Metric metric : {Metric::kInnerProduct, Metric::kCosine, Metric::kL2}) {
+      const TokResult top1 = run_search(qs, g, d, sh.tokens, 1, metric, TokFilter(), ctx);
+      for (int fl = 0; fl < 4; ++fl) {
+        TokFilter f = make_filter(fl & 1, fl & 2, sh.items, top1, nq);
+        if (!f.allow.empty()) f.allow.back() |= uint64_t{1} << ((sh.items - 1) & 63);  // the copy stays allowed
+        for (int64_t k : {int64_t(1), int64_t(10), int64_t(300)}) {
+          const TokResult want = run_search(qs, g, d, sh.tokens, k, metric, f, ctx);
+          for (Storage storage : {Storage::kBF16, Storage::kI8}) {
+            SearchArgs a;
+            a.queries = MatrixView<const float>(qs.data(), nq, d);
+            a.gallery = MatrixView<const float>(g.data(), n, d);
+            a.k = k;
+            a.metric = metric;
+            a.tokens = sh.tokens;
+            if (!f.allow.empty()) a.filter.allow = f.allow.data();
+            if (!f.off.empty()) {
+              a.filter.exclude_offsets = f.off.data();
+              a.filter.exclude_rows = f.rows.data();
+            }
+            TokResult got;
+            got.idx.assign(static_cast<size_t>(nq * k), 7);
+            got.scores.assign(static_cast<size_t>(nq * k), 7.0f);
+            got.counts.assign(static_cast<size_t>(nq), 7);
+            got.rescored.assign(static_cast<size_t>(nq), -1);
+            const vlk::Status st = vlk::core::search_reduced(
+                a, storage, SearchOut{got.idx.data(), got.scores.data(), got.counts.data()}, ctx, got.rescored.data());
+            VLK_CHECK(st.ok()) << st.message;
+            const std::string what = std::string("blocks ") + vlk::core::storage_name(storage) + " " +
+                                     vlk::core::metric_name(metric) + " tokens " + std::to_string(sh.tokens) +
+                                     " items " + std::to_string(sh.items) + " k " + std::to_string(k) + " filter " +
+                                     std::to_string(fl);
+            if (!check_tok(want, k, got, k, what)) continue;
+            if (fl == 0 && k >= 10 && metric == Metric::kL2) {
+              // Query 0 sits on item 7, whose copy is the last item: both first, 7 before the copy.
+              VLK_CHECK(got.idx[0] == 7 && got.idx[1] == sh.items - 1) << what << ": " << got.idx[0] << ", " << got.idx[1];
+            }
+          }
+        }
+      }
+    }
+  }
 }

@@ -88,9 +88,10 @@ const char* DeviceName(Device device);
 /// options.device: undefined is 'cpu'; otherwise 'cpu' | 'cuda' | 'auto' (kInvalidArg).
 Status ReadDevice(Napi::Value value, Device* out);
 
-/// options.precision: undefined is 'exact'; otherwise 'exact' | 'bf16' (kInvalidArg). 'bf16' is a
-/// GPU scan: only with device 'cuda' (kInvalidArg naming the device otherwise, 'auto' included, so
-/// that a result's precision never depends on the machine).
+/// options.precision of a FlatIndex search (search has its own, ReadSearchPrecision in search.cpp,
+/// which also takes 'bf16' and 'i8' on the CPU): undefined is 'exact'; otherwise 'exact' | 'bf16'
+/// (kInvalidArg). 'bf16' is a GPU scan: only with device 'cuda' (kInvalidArg naming the device
+/// otherwise, 'auto' included, so that a result's precision never depends on the machine).
 Status ReadPrecision(Napi::Value value, Device device, cuda::Precision* out);
 
 /// The backend a call runs on. 'cpu': the CPU. 'cuda': the GPU, or kNoDevice naming

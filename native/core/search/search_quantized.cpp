@@ -10,6 +10,12 @@
 // reach t never leave the registers. At the end of the part the candidates are re-scored in fp32
 // in decreasing U until the next U is below the k-th exact score. Parts over row ranges are merged
 // like search's. Approximate mode uses the scan value as the key (e = 0) and re-scores nothing.
+// Token-max items (tokens > 1): filters by item; the L buffer is deduplicated per item before its
+// k-th value is taken; at the end the kept rows are grouped per item (U = their largest) and each
+// item is re-scored over its kept rows; the merge keeps one entry per item (items straddle parts).
+//
+// One-shot calls (search_reduced): the gallery is quantized for the call (quantize_gallery, rows
+// split over the pool, its fp32 rows used in place for the re-score), then searched as above.
 //
 // Scan kernels per call (quant_kernels_for): AVX-512 BF16/VNNI on the avx512 path where the CPU has
 // them; AVX2 + FMA on the avx2 path and on AVX-512 CPUs without them; portable otherwise.
@@ -17,6 +23,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <limits>
@@ -38,6 +45,14 @@ namespace {
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr double kU = 1.0 / 16777216.0;  // 2^-24
 constexpr int64_t kMaxChunk = 4096;
+
+// Token-max: one entry per item, its best (rows of one item may have entered a list several times).
+void dedupe_items(std::vector<Cand>& c) {
+  std::sort(c.begin(), c.end(), [](Cand a, Cand b) {
+    return cand_idx(a) != cand_idx(b) ? cand_idx(a) < cand_idx(b) : a > b;
+  });
+  c.erase(std::unique(c.begin(), c.end(), [](Cand a, Cand b) { return cand_idx(a) == cand_idx(b); }), c.end());
+}
 
 // Smallest float >= v (v finite, >= 0), one ulp more for float64 error in v itself.
 float round_up(double v) {
@@ -126,6 +141,166 @@ double scan_vector(Metric metric, const float* g, int64_t dim, double* x) {
   return n2;
 }
 
+// Quantizes row `row` from src (dim floats); x: dim doubles of scratch. Returns false, writing
+// nothing, when the row's squared norm is not finite or above kMaxNorm2 (NaN, infinity, overflow).
+bool quantize_one(Storage storage, Metric metric, const float* src, int64_t dim, int64_t dpad, int64_t row,
+                  void* codes, float* scale, int32_t* csum, float* norm2, float* rnorm, float* hnorm, float* gnorm,
+                  double* x) {
+  const int step = quant_step(storage);
+  const int64_t p = row / kQuantPanel, j = row % kQuantPanel;
+  double n2 = 0;
+  for (int64_t d = 0; d < dim; ++d) n2 += double(src[d]) * double(src[d]);
+  if (!(n2 <= double(kMaxNorm2))) return false;
+  scan_vector(metric, src, dim, x);
+  QuantRow r;
+  const int64_t base = p * dpad * kQuantPanel + j * step;  // element of (unit 0, lane j)
+  if (storage == Storage::kI8) {
+    r = quantize_vector(storage, x, dim, dpad, static_cast<int8_t*>(codes) + base, int64_t(kQuantPanel) * step);
+    scale[row] = r.scale;
+    csum[row] = r.csum;
+  } else {
+    r = quantize_vector(storage, x, dim, dpad, static_cast<uint16_t*>(codes) + base, int64_t(kQuantPanel) * step);
+  }
+  if (norm2 != nullptr) norm2[row] = static_cast<float>(n2);
+  rnorm[row] = round_up(std::sqrt(r.rnorm2));
+  hnorm[row] = round_up(std::sqrt(r.hnorm2));
+  gnorm[row] = round_up(std::sqrt(n2));  // cosine: the scale get() restores (the bound does not use it)
+  return true;
+}
+
+// One-shot quantization (quantize_gallery): what quantize_vector does (the same bf16 codes; int8
+// codes by the reciprocal of the scale, so one may differ by one at a rounding tie), in loops the
+// compiler vectorizes: eight independent float64 partial sums per norm, branch-free bf16 rounding,
+// int8 rounding to nearest even by the 1.5 * 2^52 trick instead of a nearbyint call. The norms
+// are float64 sums of the exact terms of the codes made here, in another order, rounded up to fp32
+// with a spare ulp (round_up): they bound the same quantities (no summation order is assumed).
+class FastQuantizer {
+ public:
+  FastQuantizer(Storage storage, Metric metric, int64_t dim)
+      : storage_(storage), metric_(metric), dim_(dim), dpad_(quant_dpad(storage, dim)),
+        codes_(static_cast<size_t>(quant_dpad(storage, dim)) * 2, 0) {}
+
+  // Row `row` from src into the gallery arrays; false (nothing written) when its squared norm is not
+  // finite or above kMaxNorm2.
+  bool row(const float* src, int64_t row, void* codes, float* scale, int32_t* csum, float* norm2, float* rnorm,
+           float* hnorm, float* gnorm) {
+    constexpr int L = 8;
+    const int64_t dim = dim_;
+    const int64_t body = dim / L * L;
+    const bool i8 = storage_ == Storage::kI8;
+    const bool cosine = metric_ == Metric::kCosine;
+    // |g|^2 first where the codes need it (cosine: the direction g / |g|; i8: the scale from the
+    // largest |g_d|); bf16 ip / l2 sums it in the same pass as the codes.
+    double a[L] = {}, mx[L] = {};
+    double n2 = 0;
+    const bool first_pass = cosine || i8;
+    if (first_pass) {
+      for (int64_t d = 0; d < body; d += L) {
+        for (int l = 0; l < L; ++l) {
+          const double x = src[d + l];
+          a[l] += x * x;
+          const double ax = std::fabs(x);
+          mx[l] = ax > mx[l] ? ax : mx[l];
+        }
+      }
+      for (int64_t d = body; d < dim; ++d) {
+        const double x = src[d];
+        a[d - body] += x * x;
+        const double ax = std::fabs(x);
+        mx[0] = ax > mx[0] ? ax : mx[0];
+      }
+      n2 = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+      if (!(n2 <= double(kMaxNorm2))) return false;
+    }
+    const double inv = cosine && n2 > 0 ? 1.0 / std::sqrt(n2) : 1.0;
+    double h[L] = {}, r[L] = {};
+    float row_scale = 1.0f;
+    int32_t sum = 0;
+    if (!i8) {
+      uint16_t* c = reinterpret_cast<uint16_t*>(codes_.data());
+      auto one = [&](int64_t d, int l) {
+        const double x = cosine ? double(src[d]) * inv : double(src[d]);
+        if (!first_pass) a[l] += x * x;
+        const float xf = static_cast<float>(x);
+        uint32_t b;
+        std::memcpy(&b, &xf, sizeof b);
+        b += 0x7FFFu + ((b >> 16) & 1u);  // round to nearest even (finite values)
+        uint32_t hb = b >> 16;
+        hb = (hb & 0x7F80u) == 0 ? (hb & 0x8000u) : hb;  // subnormal -> signed zero, as to_bf16
+        c[d] = static_cast<uint16_t>(hb);
+        const uint32_t vb = hb << 16;
+        float vf;
+        std::memcpy(&vf, &vb, sizeof vf);
+        const double v = vf;
+        h[l] += v * v;
+        r[l] += (x - v) * (x - v);
+      };
+      for (int64_t d = 0; d < body; d += L) {
+        for (int l = 0; l < L; ++l) one(d + l, l);
+      }
+      for (int64_t d = body; d < dim; ++d) one(d, static_cast<int>(d - body));
+      for (int64_t d = dim; d < dpad_; ++d) c[d] = 0;
+      if (!first_pass) {
+        n2 = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+        if (!(n2 <= double(kMaxNorm2))) return false;  // nothing written to the gallery yet
+      }
+    } else {
+      double m = 0;
+      for (int l = 0; l < L; ++l) m = mx[l] > m ? mx[l] : m;
+      if (cosine) m *= inv;  // rounding is monotone: the largest |g_d| * inv, as quantize_vector's
+      row_scale = m > 0 ? static_cast<float>(m / 127.0) : 0.0f;
+      if (row_scale > 0 && !std::isnormal(row_scale)) row_scale = std::numeric_limits<float>::min();
+      const double sc = row_scale, rs = row_scale > 0 ? 1.0 : 0.0, rinv = row_scale > 0 ? 1.0 / sc : 0.0;
+      int8_t* c = reinterpret_cast<int8_t*>(codes_.data());
+      int32_t sums[L] = {};
+      auto one = [&](int64_t d, int l) {
+        const double x = cosine ? double(src[d]) * inv : double(src[d]);
+        // x / scale to the nearest integer (|x / scale| <= 128): 1.5 * 2^52 rounds to an integer,
+        // ties to even. By the reciprocal: a code may differ from quantize_vector's by one where
+        // x / scale is within an ulp of a half; the bound terms below are of the codes made here.
+        double q = x * rinv;
+        q = (q + 6755399441055744.0) - 6755399441055744.0;
+        q = q < -127.0 ? -127.0 : (q > 127.0 ? 127.0 : q);
+        q *= rs;
+        const int ci = static_cast<int>(q);
+        c[d] = static_cast<int8_t>(ci);
+        sums[l] += ci;
+        const double v = sc * q;
+        h[l] += v * v;
+        r[l] += (x - v) * (x - v);
+      };
+      for (int64_t d = 0; d < body; d += L) {
+        for (int l = 0; l < L; ++l) one(d + l, l);
+      }
+      for (int64_t d = body; d < dim; ++d) one(d, static_cast<int>(d - body));
+      for (int64_t d = dim; d < dpad_; ++d) c[d] = 0;
+      for (int l = 0; l < L; ++l) sum += sums[l];
+    }
+    // Units (2 bf16 or 4 int8 codes, 32 bits) to the panel: unit u of lane j at [u * 32 + j].
+    const int64_t units = dpad_ / quant_step(storage_);
+    uint32_t* dst = static_cast<uint32_t*>(codes) + (row / kQuantPanel) * units * kQuantPanel + row % kQuantPanel;
+    const uint8_t* src_units = codes_.data();
+    for (int64_t u = 0; u < units; ++u) std::memcpy(dst + u * kQuantPanel, src_units + u * 4, 4);
+    const double h2 = ((h[0] + h[1]) + (h[2] + h[3])) + ((h[4] + h[5]) + (h[6] + h[7]));
+    const double r2 = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    if (i8) {
+      scale[row] = row_scale;
+      csum[row] = sum;
+    }
+    if (norm2 != nullptr) norm2[row] = static_cast<float>(n2);
+    rnorm[row] = round_up(std::sqrt(r2));
+    hnorm[row] = round_up(std::sqrt(h2));
+    gnorm[row] = round_up(std::sqrt(n2));
+    return true;
+  }
+
+ private:
+  Storage storage_;
+  Metric metric_;
+  int64_t dim_, dpad_;
+  std::vector<uint8_t> codes_;  // one row's codes, row-major (dpad bf16 or int8 codes)
+};
+
 }  // namespace
 
 const char* storage_name(Storage s) {
@@ -149,26 +324,10 @@ void quantize_rows(Storage storage, Metric metric, const float* src, int64_t n, 
                    void* codes, float* scale, int32_t* csum, float* norm2, float* rnorm, float* hnorm,
                    float* gnorm) {
   const int64_t dpad = quant_dpad(storage, dim);
-  const int step = quant_step(storage);
   std::vector<double> x(static_cast<size_t>(dim));
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t row = row0 + i;
-    const int64_t p = row / kQuantPanel, j = row % kQuantPanel;
-    const double n2 = scan_vector(metric, src + i * dim, dim, x.data());
-    QuantRow r;
-    const int64_t base = p * dpad * kQuantPanel + j * step;  // element of (unit 0, lane j)
-    if (storage == Storage::kI8) {
-      r = quantize_vector(storage, x.data(), dim, dpad, static_cast<int8_t*>(codes) + base, int64_t(kQuantPanel) * step);
-      scale[row] = r.scale;
-      csum[row] = r.csum;
-    } else {
-      r = quantize_vector(storage, x.data(), dim, dpad, static_cast<uint16_t*>(codes) + base,
-                          int64_t(kQuantPanel) * step);
-    }
-    if (norm2 != nullptr) norm2[row] = static_cast<float>(n2);
-    rnorm[row] = round_up(std::sqrt(r.rnorm2));
-    hnorm[row] = round_up(std::sqrt(r.hnorm2));
-    gnorm[row] = round_up(std::sqrt(n2));  // cosine: the scale get() restores (the bound does not use it)
+    quantize_one(storage, metric, src + i * dim, dim, dpad, row0 + i, codes, scale, csum, norm2, rnorm, hnorm, gnorm,
+                 x.data());
   }
 }
 
@@ -268,13 +427,20 @@ struct Part {
   int64_t k = 0;
   // Largest per-row bound terms over the part's rows.
   double rmax = 0, hmax = 0, gmax = 0, n2max = 0;
+  int64_t tokens = 1;                         // rows per item
   std::vector<float> thr;
-  std::vector<float> t;                       // per query: k-th largest L so far (-inf before k)
-  std::vector<std::vector<float>> lows;
+  std::vector<float> t;                       // per query: k-th largest L over distinct items so
+                                              // far (-inf before k items), never below tfloor
+  std::vector<float> tfloor;                  // per query: a key the caller knows is beaten
+                                              // (search_reduced's later blocks); -inf: none
+  std::vector<std::vector<Cand>> lows;        // (L, item) packed
   std::vector<std::vector<std::pair<float, int32_t>>> cands;  // (U, row)
   std::vector<size_t> ccap;
   std::vector<std::vector<Cand>> best;        // final, sorted best first, at most k
   std::vector<int32_t> rescored;
+  // finish()'s scratch (one query at a time).
+  std::vector<std::pair<float, int32_t>> item_scratch, group_scratch;
+  std::vector<int32_t> first_scratch, rows_scratch;
   bool aborted = false;
   bool bad = false;
 
@@ -311,11 +477,17 @@ struct Part {
     thr[static_cast<size_t>(q)] = std::nextafter(round_down(base - e), kNegInf);
   }
 
+  // t = the k-th largest L over distinct items (tokens > 1: each item once, with its largest L,
+  // or two rows of one item would count as two items); keeps those k.
   void cut_lows(int64_t q) {
-    std::vector<float>& l = lows[static_cast<size_t>(q)];
-    std::nth_element(l.begin(), l.begin() + (k - 1), l.end(), std::greater<float>());
+    std::vector<Cand>& l = lows[static_cast<size_t>(q)];
+    if (tokens > 1) {
+      dedupe_items(l);
+      if (static_cast<int64_t>(l.size()) < k) return;  // fewer than k distinct items so far
+    }
+    std::nth_element(l.begin(), l.begin() + (k - 1), l.end(), std::greater<Cand>());
     l.resize(static_cast<size_t>(k));
-    t[static_cast<size_t>(q)] = l[static_cast<size_t>(k - 1)];
+    t[static_cast<size_t>(q)] = std::max(tfloor[static_cast<size_t>(q)], cand_key(l[static_cast<size_t>(k - 1)]));
     set_thr(q);
   }
 
@@ -339,8 +511,9 @@ struct Part {
       lanes &= lanes - 1;
       if (!(keys[j] > kthr)) continue;
       const int64_t row = row0 + j;
-      if (a.allow != nullptr && ((a.allow[row >> 6] >> (row & 63)) & 1u) == 0) continue;
-      if (c.excluded(qi, static_cast<int32_t>(row))) continue;
+      const int64_t item = tokens > 1 ? row / tokens : row;
+      if (a.allow != nullptr && ((a.allow[item >> 6] >> (item & 63)) & 1u) == 0) continue;
+      if (c.excluded(qi, static_cast<int32_t>(item))) continue;
       const double key = keys[j];
       double lo, hi;
       if (!sh->exact) {
@@ -370,7 +543,7 @@ struct Part {
       const float tq = t[static_cast<size_t>(q)];
       if (uf < tq) continue;
       auto& lv = lows[static_cast<size_t>(q)];
-      lv.push_back(lf);
+      lv.push_back(make_cand(lf, item));
       if (lv.size() >= static_cast<size_t>(2 * k + 16)) cut_lows(q);
       auto& cv = cands[static_cast<size_t>(q)];
       cv.emplace_back(uf, static_cast<int32_t>(row));
@@ -391,41 +564,114 @@ struct Part {
     auto& lv = lows[static_cast<size_t>(q)];
     if (lv.size() >= static_cast<size_t>(k)) cut_lows(q);
     prune(q);
+    // cv: the kept rows (U >= the final t), as (U, row). Per item (tokens > 1: its kept rows
+    // grouped, U = the largest), in decreasing U, ties by lower item: items[i] = (U, item) over
+    // rows[first[i] .. first[i + 1]).
     auto& cv = cands[static_cast<size_t>(q)];
+    std::vector<std::pair<float, int32_t>>& items = item_scratch;
+    std::vector<int32_t>& first = first_scratch;
+    std::vector<int32_t>& rows = rows_scratch;
+    items.clear();
+    first.clear();
+    rows.clear();
+    if (tokens > 1) {
+      std::sort(cv.begin(), cv.end(), [](const std::pair<float, int32_t>& x, const std::pair<float, int32_t>& y) {
+        return x.second < y.second;
+      });
+      // Rows by item; within an item any order. `order` then sorts the items.
+      std::vector<std::pair<float, int32_t>>& grouped = group_scratch;  // (U, index of its first row)
+      grouped.clear();
+      for (size_t i = 0; i < cv.size();) {
+        const int64_t item = cv[i].second / tokens;
+        float u = cv[i].first;
+        const size_t b = i;
+        for (; i < cv.size() && cv[i].second / tokens == item; ++i) u = std::max(u, cv[i].first);
+        grouped.emplace_back(u, static_cast<int32_t>(b));
+      }
+      std::sort(grouped.begin(), grouped.end(),
+                [&](const std::pair<float, int32_t>& x, const std::pair<float, int32_t>& y) {
+                  return x.first != y.first ? x.first > y.first : cv[x.second].second < cv[y.second].second;
+                });
+      for (const auto& gi : grouped) {
+        const int64_t item = cv[static_cast<size_t>(gi.second)].second / tokens;
+        items.emplace_back(gi.first, static_cast<int32_t>(item));
+        first.push_back(static_cast<int32_t>(rows.size()));
+        for (size_t i = static_cast<size_t>(gi.second); i < cv.size() && cv[i].second / tokens == item; ++i) {
+          rows.push_back(cv[i].second);
+        }
+      }
+    } else {
+      std::sort(cv.begin(), cv.end(), [](const std::pair<float, int32_t>& x, const std::pair<float, int32_t>& y) {
+        return x.first != y.first ? x.first > y.first : x.second < y.second;
+      });
+      for (const auto& p : cv) {
+        items.push_back(p);
+        first.push_back(static_cast<int32_t>(rows.size()));
+        rows.push_back(p.second);
+      }
+    }
+    first.push_back(static_cast<int32_t>(rows.size()));
     std::vector<Cand>& out = best[static_cast<size_t>(q)];
     out.clear();
     if (!sh->exact) {
-      for (const auto& p : cv) out.push_back(make_cand(p.first, p.second));
+      for (const auto& p : items) out.push_back(make_cand(p.first, p.second));
       std::sort(out.begin(), out.end(), std::greater<Cand>());
       if (out.size() > static_cast<size_t>(k)) out.resize(static_cast<size_t>(k));
       return;
     }
-    std::sort(cv.begin(), cv.end(), [](const std::pair<float, int32_t>& x, const std::pair<float, int32_t>& y) {
-      return x.first != y.first ? x.first > y.first : x.second < y.second;
-    });
     const SearchKernels& fk = *sh->fk;
     const int64_t d = gal.dim;
     const float* qrow = a.queries.row(c.q0 + qi);
+    const float qinv = c.qinv[static_cast<size_t>(qi)];
     const int nr = std::min(fk.panel_width, 16);
     const float* ptrs[64] = {};
+    int owner[64] = {};
     float dots[64], n2s[64];
-    std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;  // k best, worst on top
-    size_t i = 0;
-    int32_t count = 0;
-    while (i < cv.size()) {
-      if (static_cast<int64_t>(heap.size()) >= k && cv[i].first < cand_key(heap.top())) break;
-      const int rows = static_cast<int>(std::min<size_t>(static_cast<size_t>(nr), cv.size() - i));
-      for (int j = 0; j < rows; ++j) ptrs[j] = gal.f32 + int64_t(cv[i + j].second) * d;
-      fk.score_rows(ptrs, rows, qrow, d, dots, n2s);
-      for (int j = 0; j < rows; ++j) {
-        const int32_t row = cv[i + j].second;
+    Cand item_best[64];
+    int fill = 0;
+    // Scores the rows in ptrs[0..fill) exactly as core::search keys them and folds each into its
+    // item's best (search keeps an item's largest packed candidate, i.e. its largest key; here the
+    // packed index is the item's slot in the step, the same for all its rows).
+    auto flush = [&]() {
+      fk.score_rows(ptrs, fill, qrow, d, dots, n2s);
+      for (int j = 0; j < fill; ++j) {
         float key = dots[j];
         if (gal.metric == Metric::kCosine) {
-          key = (key * c.qinv[static_cast<size_t>(qi)]) * (n2s[j] > 0.0f ? 1.0f / std::sqrt(n2s[j]) : 0.0f);
+          key = (key * qinv) * (n2s[j] > 0.0f ? 1.0f / std::sqrt(n2s[j]) : 0.0f);
         } else if (gal.metric == Metric::kL2) {
           key = static_cast<float>(-l2_exact(qrow, ptrs[j], d));
         }
-        const Cand cd = make_cand(key, row);
+        const Cand cd = make_cand(key, owner[j]);
+        item_best[owner[j]] = std::max(item_best[owner[j]], cd);
+      }
+      fill = 0;
+    };
+    std::priority_queue<Cand, std::vector<Cand>, std::greater<Cand>> heap;  // k best, worst on top
+    size_t i = 0;
+    int32_t count = 0;
+    while (i < items.size()) {
+      if (static_cast<int64_t>(heap.size()) >= k && items[i].first < cand_key(heap.top())) break;
+      // Whole items per step: as many as fill a batch of nr rows (at least one, at most 16).
+      size_t m = 0;
+      int64_t step_rows = 0;
+      while (i + m < items.size() && m < 16) {
+        const int64_t nrows = first[i + m + 1] - first[i + m];
+        if (m > 0 && step_rows + nrows > nr) break;
+        step_rows += nrows;
+        ++m;
+      }
+      for (size_t b = 0; b < m; ++b) {
+        item_best[b] = 0;  // below every candidate
+        for (int32_t e = first[i + b]; e < first[i + b + 1]; ++e) {
+          ptrs[fill] = gal.f32 + int64_t(rows[static_cast<size_t>(e)]) * d;
+          owner[fill] = static_cast<int>(b);
+          if (++fill == nr) flush();
+        }
+      }
+      if (fill > 0) flush();
+      for (size_t b = 0; b < m; ++b) {
+        // Repacked with the item's own index (ties: lower item first).
+        const Cand cd = make_cand(cand_key(item_best[b]), items[i + b].second);
         if (static_cast<int64_t>(heap.size()) < k) {
           heap.push(cd);
         } else if (cd > heap.top()) {
@@ -433,8 +679,8 @@ struct Part {
           heap.push(cd);
         }
       }
-      count += rows;
-      i += static_cast<size_t>(rows);
+      count += static_cast<int32_t>(m);
+      i += m;
     }
     rescored[static_cast<size_t>(q)] = count;
     while (!heap.empty()) {
@@ -524,10 +770,35 @@ Status prepare_chunk(const QuantSearchArgs& a, const QuantKernels& qk, const Sea
   return Status::Ok();
 }
 
+// Every excluded item in 0..items-1 (the messages are core::search's).
+Status check_exclude_rows(const int64_t* off, const int32_t* rows, int64_t nq, int64_t items) {
+  if (off == nullptr) return Status::Ok();
+  for (int64_t q = 0; q < nq; ++q) {
+    for (int64_t j = off[q]; j < off[q + 1]; ++j) {
+      if (rows[j] < 0 || rows[j] >= items) {
+        return Status(Code::kInvalidArg, "exclude: query " + std::to_string(q) + " lists row " +
+                                             std::to_string(rows[j]) + ", outside 0.." + std::to_string(items - 1));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
-Status search_quantized(const QuantSearchArgs& a, const QuantSearchOut& out, const Context& ctx) {
+// search_quantized with an optional floor per query (key space: larger is better, l2 -distance):
+// rows whose upper bound is below it are dropped as if the k-th bound were there, so a query may
+// get fewer than k items, and only those that may score at least the floor. search_reduced passes
+// the k-th key of the blocks before (whose items are lower, so they win ties): an item of this block
+// below it cannot enter the merged top k.
+static Status search_quantized_floor(const QuantSearchArgs& a, const QuantSearchOut& out, const Context& ctx,
+                              const float* floor) {
   const QuantGallery& g = a.gallery;
+  if (a.tokens < 1 || g.rows < 0 || g.rows % a.tokens != 0) {
+    return Status(Code::kShape, "gallery: " + std::to_string(g.rows) + " rows are not a whole number of items of " +
+                                    std::to_string(a.tokens) + " tokens");
+  }
+  const int64_t items = g.rows / a.tokens;
   if (a.queries.rows <= 0 || a.queries.cols <= 0) {
     return Status(Code::kEmpty, "queries: " + std::to_string(a.queries.rows) + " x " +
                                     std::to_string(a.queries.cols) + " is empty");
@@ -538,6 +809,22 @@ Status search_quantized(const QuantSearchArgs& a, const QuantSearchOut& out, con
   }
   if (a.k < 1) return Status(Code::kInvalidK, "k: " + std::to_string(a.k) + " is not >= 1");
   if (out.indices == nullptr || out.scores == nullptr) return Status(Code::kInvalidArg, "search: null output");
+  if (a.exclude_offsets != nullptr) {
+    const int64_t* off = a.exclude_offsets;
+    if (off[0] < 0) {
+      return Status(Code::kInvalidArg, "exclude: offsets[0] is " + std::to_string(off[0]) + " (must be >= 0)");
+    }
+    for (int64_t i = 0; i < a.queries.rows; ++i) {
+      if (off[i + 1] < off[i]) {
+        return Status(Code::kInvalidArg, "exclude: offsets decrease at query " + std::to_string(i) + " (" +
+                                             std::to_string(off[i]) + " then " + std::to_string(off[i + 1]) + ")");
+      }
+    }
+    if (off[a.queries.rows] > off[0] && a.exclude_rows == nullptr) {
+      return Status(Code::kInvalidArg, "exclude: offsets given without rows");
+    }
+    VLK_RETURN_IF_ERROR(check_exclude_rows(off, a.exclude_rows, a.queries.rows, items));
+  }
   if (ctx.cancelled()) return Status(Code::kAborted, "search aborted");
   {
     const std::string bad = find_non_finite("queries", a.queries);
@@ -589,9 +876,14 @@ Status search_quantized(const QuantSearchArgs& a, const QuantSearchOut& out, con
           st->r_begin = std::min(n, p * per_part * kQuantPanel);
           st->r_end = std::min(n, (p + 1) * per_part * kQuantPanel);
           st->k = k;
+          st->tokens = a.tokens;
           const size_t nqs = static_cast<size_t>(st->nq);
           st->thr.assign(nqs, kNegInf);
-          st->t.assign(nqs, kNegInf);
+          st->tfloor.assign(nqs, kNegInf);
+          if (floor != nullptr) {
+            for (size_t q = 0; q < nqs; ++q) st->tfloor[q] = floor[q0 + qb + static_cast<int64_t>(q)];
+          }
+          st->t = st->tfloor;
           st->lows.resize(nqs);
           st->cands.resize(nqs);
           st->ccap.assign(nqs, static_cast<size_t>(4 * k + 64));
@@ -608,6 +900,7 @@ Status search_quantized(const QuantSearchArgs& a, const QuantSearchOut& out, con
           part.gmax = std::max(part.gmax, double(g.gnorm[r]));
           if (g.norm2 != nullptr) part.n2max = std::max(part.n2max, double(g.norm2[r]));
         }
+        for (int64_t q = 0; q < part.nq; ++q) part.set_thr(q);  // from the floor, if any
         QuantScanArgs sa;
         sa.units = units;
         sa.qpack = cq.qpack.data() + part.q_begin * units;
@@ -694,6 +987,8 @@ Status search_quantized(const QuantSearchArgs& a, const QuantSearchOut& out, con
                           part.best[static_cast<size_t>(q)].end());
             rescored += part.rescored[static_cast<size_t>(q)];
           }
+          // An item whose rows straddle two parts is in both lists, with the same exact key.
+          if (a.tokens > 1 && gparts > 1) dedupe_items(merged);
           std::sort(merged.begin(), merged.end(), std::greater<Cand>());
           const int64_t have = std::min<int64_t>(k, static_cast<int64_t>(merged.size()));
           const int64_t row = q0 + first.q_begin + q;
@@ -708,6 +1003,292 @@ Status search_quantized(const QuantSearchArgs& a, const QuantSearchOut& out, con
           if (out.rescored != nullptr) out.rescored[row] = rescored;
         }
       }
+    }
+    return Status::Ok();
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "search: out of memory");
+  }
+}
+
+Status search_quantized(const QuantSearchArgs& args, const QuantSearchOut& out, const Context& ctx) {
+  return search_quantized_floor(args, out, ctx, nullptr);
+}
+
+QuantGalleryBuffers::~QuantGalleryBuffers() { std::free(codes); }
+
+namespace {
+
+// quantize_gallery's work without its messages: Ok, kAborted, or kNonFinite with *bad_row set to the
+// first row (of v) whose squared norm is not finite or too large. Reuses out's buffers when they
+// are large enough (search_reduced quantizes block after block into one set).
+Status quantize_into(Storage storage, Metric metric, const MatrixView<const float>& v, QuantGalleryBuffers* out,
+                     const Context& ctx, int64_t* bad_row) {
+  *bad_row = -1;
+  const int64_t n = v.rows, dim = v.cols;
+  // Whole panels plus room for the kernels' lanes, as FlatIndex sizes its blocks.
+  const int64_t padded = (n + 63) / 64 * 64;
+  const int64_t panel_bytes = quant_panel_bytes(storage, dim);
+  const size_t bytes = static_cast<size_t>(padded / kQuantPanel * panel_bytes);
+  if (out->codes == nullptr || out->codes_bytes < bytes) {
+    std::free(out->codes);
+    out->codes = nullptr;
+    out->codes_bytes = 0;
+    out->codes = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (out->codes == nullptr) throw std::bad_alloc();
+    out->codes_bytes = bytes;
+  }
+  // Every row writes all its codes (padding dimensions included); only the lanes past the last row
+  // need zeros.
+  const size_t tail = static_cast<size_t>((n / kQuantPanel) * panel_bytes);
+  std::memset(static_cast<uint8_t*>(out->codes) + tail, 0, bytes - tail);
+  const size_t np = static_cast<size_t>(padded);
+  out->rnorm.assign(np, 0.0f);
+  out->hnorm.assign(np, 0.0f);
+  out->gnorm.assign(np, 0.0f);
+  out->scale.clear();
+  out->csum.clear();
+  out->norm2.clear();
+  if (storage == Storage::kI8) {
+    out->scale.assign(np, 0.0f);
+    out->csum.assign(np, 0);
+  }
+  if (metric == Metric::kL2) out->norm2.assign(np, 0.0f);
+  const bool dense = v.stride == v.cols;
+  out->dense.clear();
+  if (!dense) out->dense.resize(static_cast<size_t>(n * dim));
+
+  float* scale = out->scale.empty() ? nullptr : out->scale.data();
+  int32_t* csum = out->csum.empty() ? nullptr : out->csum.data();
+  float* norm2 = out->norm2.empty() ? nullptr : out->norm2.data();
+  // Tasks of whole panels (each panel's codes written by one task), claimed dynamically.
+  constexpr int64_t kTaskRows = 64 * kQuantPanel;
+  const int64_t ntasks = (n + kTaskRows - 1) / kTaskRows;
+  std::vector<int64_t> bad(static_cast<size_t>(ntasks), -1);  // first bad row of a task
+  std::vector<uint8_t> aborted(static_cast<size_t>(ntasks), 0), oom(static_cast<size_t>(ntasks), 0);
+  auto task = [&](int64_t ti) {
+    if (ctx.cancelled()) {
+      aborted[static_cast<size_t>(ti)] = 1;
+      return;
+    }
+    try {
+      FastQuantizer fq(storage, metric, dim);
+      const int64_t r1 = std::min(n, (ti + 1) * kTaskRows);
+      for (int64_t r = ti * kTaskRows; r < r1; ++r) {
+        const float* src = v.row(r);
+        if (!dense) {
+          float* dst = out->dense.data() + r * dim;
+          std::memcpy(dst, src, static_cast<size_t>(dim) * sizeof(float));
+          src = dst;
+        }
+        if (!fq.row(src, r, out->codes, scale, csum, norm2, out->rnorm.data(), out->hnorm.data(),
+                    out->gnorm.data())) {
+          bad[static_cast<size_t>(ti)] = r;
+          return;
+        }
+      }
+    } catch (const std::bad_alloc&) {
+      oom[static_cast<size_t>(ti)] = 1;
+    }
+  };
+  if (ctx.pool != nullptr && ntasks > 1 && ctx.threads > 1) {
+    ctx.pool->parallel_for(ntasks, ctx.threads, task);
+  } else {
+    for (int64_t i = 0; i < ntasks; ++i) task(i);
+  }
+  for (int64_t i = 0; i < ntasks; ++i) {
+    if (aborted[static_cast<size_t>(i)] != 0) return Status(Code::kAborted, "search aborted");
+  }
+  for (int64_t i = 0; i < ntasks; ++i) {
+    if (oom[static_cast<size_t>(i)] != 0) throw std::bad_alloc();
+  }
+  for (int64_t i = 0; i < ntasks; ++i) {
+    if (bad[static_cast<size_t>(i)] >= 0) {
+      *bad_row = bad[static_cast<size_t>(i)];
+      return Status(Code::kNonFinite, "gallery: row " + std::to_string(*bad_row) + " is not finite or too large");
+    }
+  }
+  QuantGallery& g = out->gallery;
+  g = QuantGallery();
+  g.storage = storage;
+  g.metric = metric;
+  g.rows = n;
+  g.dim = dim;
+  g.codes = out->codes;
+  g.scale = scale;
+  g.csum = csum;
+  g.norm2 = norm2;
+  g.rnorm = out->rnorm.data();
+  g.hnorm = out->hnorm.data();
+  g.gnorm = out->gnorm.data();
+  g.f32 = dense ? v.data : out->dense.data();
+  return Status::Ok();
+}
+
+// A gallery fault as core::search reports it: the first NaN / infinity of the whole gallery in
+// row-major order, else the first row too large (`row`, of the whole gallery).
+Status gallery_fault(const MatrixView<const float>& gallery, int64_t row) {
+  const std::string msg = find_non_finite("gallery", gallery);
+  if (!msg.empty()) return Status(Code::kNonFinite, msg);
+  return too_large("gallery", row);
+}
+
+// Gallery rows search_reduced quantizes at a time: bounded extra memory (bf16: 2 bytes a value of
+// the block, not of the gallery) and buffers that stay mapped from block to block.
+constexpr int64_t kReducedBlockRows = int64_t(1) << 16;
+
+}  // namespace
+
+Status quantize_gallery(Storage storage, Metric metric, const MatrixView<const float>& v, QuantGalleryBuffers* out,
+                        const Context& ctx) {
+  if (storage == Storage::kF32) return Status(Code::kInvalidArg, "quantize_gallery: storage 'f32' has no codes");
+  if (out == nullptr) return Status(Code::kInvalidArg, "quantize_gallery: null output");
+  if (v.rows < 0 || v.cols < 0 || v.stride < v.cols) {
+    return Status(Code::kShape, "gallery: negative size or stride smaller than cols");
+  }
+  if (v.rows == 0 || v.cols == 0) {
+    return Status(Code::kEmpty, "gallery: " + std::to_string(v.rows) + " x " + std::to_string(v.cols) + " is empty");
+  }
+  if (v.data == nullptr) return Status(Code::kInvalidArg, "gallery: null data pointer");
+  if (v.rows > std::numeric_limits<int32_t>::max()) {
+    return Status(Code::kShape, "gallery: " + std::to_string(v.rows) + " rows exceed the int32 index range");
+  }
+  if (ctx.cancelled()) return Status(Code::kAborted, "search aborted");
+  try {
+    int64_t bad_row = -1;
+    const Status st = quantize_into(storage, metric, v, out, ctx, &bad_row);
+    if (bad_row >= 0) return gallery_fault(v, bad_row);
+    return st;
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "gallery: out of memory quantizing " + std::to_string(v.rows) + " x " +
+                                          std::to_string(v.cols) + " to " + storage_name(storage));
+  }
+}
+
+Status search_reduced(const SearchArgs& args, Storage storage, const SearchOut& out, const Context& ctx,
+                      int32_t* rescored) {
+  if (storage == Storage::kF32) {
+    VLK_RETURN_IF_ERROR(search(args, out, ctx));
+    for (int64_t q = 0; rescored != nullptr && q < args.queries.rows; ++q) rescored[q] = 0;
+    return Status::Ok();
+  }
+  // core::search's checks, in its order, before the gallery is touched.
+  VLK_RETURN_IF_ERROR(validate_search(args));
+  if (out.indices == nullptr || out.scores == nullptr) {
+    return Status(Code::kInvalidArg, "search: null output buffer");
+  }
+  if (ctx.threads < 1) {
+    return Status(Code::kInvalidArg, "threads: " + std::to_string(ctx.threads) + " is not an integer >= 1");
+  }
+  if (ctx.cancelled()) return Status(Code::kAborted, "search aborted");
+  {
+    const std::string bad = find_non_finite("queries", args.queries);
+    if (!bad.empty()) return Status(Code::kNonFinite, bad);
+  }
+  const int64_t nq = args.queries.rows, d = args.queries.cols, k = args.k, tokens = args.tokens;
+  const int64_t items = args.gallery.rows / tokens;
+  const int64_t* xoff = args.filter.exclude_offsets;
+  const int32_t* xrows = args.filter.exclude_rows;
+  VLK_RETURN_IF_ERROR(check_exclude_rows(xoff, xrows, nq, items));
+  {
+    // Query norms as search checks them (the same fp32 chain).
+    const SearchKernels& fk = search_kernels(ctx.isa);
+    float dot[64], n2s[64];
+    for (int64_t q = 0; q < nq; ++q) {
+      const float* row = args.queries.row(q);
+      const float* p1[1] = {row};
+      fk.score_rows(p1, 1, row, d, dot, n2s);
+      if (!(n2s[0] <= kMaxNorm2)) return too_large("queries", q);
+    }
+  }
+  try {
+    // Blocks of whole items, a multiple of 64 of them (so the allow bitset of a block is a word
+    // offset of the caller's) and so of 32 rows (whole panels). Items never straddle blocks, and
+    // blocks come in item order, so merging the blocks' lists keeps ties on the lower item.
+    int64_t block_items = std::max<int64_t>(64, kReducedBlockRows / tokens / 64 * 64);
+    if (block_items >= items) block_items = items;
+    const bool one_block = block_items == items;
+    QuantGalleryBuffers qb;
+    std::vector<std::vector<Cand>> lists(one_block ? 0 : static_cast<size_t>(nq));
+    // Per query the k-th key of the blocks so far (-inf before k): later blocks only need items
+    // that beat it.
+    std::vector<float> floor(static_cast<size_t>(nq), -std::numeric_limits<float>::infinity());
+    std::vector<int32_t> bidx, bcnt, bres;
+    std::vector<float> bsc;
+    std::vector<int64_t> boff;
+    std::vector<int32_t> brows;
+    if (rescored != nullptr) std::fill(rescored, rescored + nq, 0);
+    for (int64_t i0 = 0; i0 < items; i0 += block_items) {
+      const int64_t i1 = std::min(items, i0 + block_items), nb = i1 - i0, kb = std::min(k, nb);
+      const MatrixView<const float> sub(args.gallery.row(i0 * tokens), nb * tokens, d, args.gallery.stride);
+      int64_t bad_row = -1;
+      const Status st = quantize_into(storage, args.metric, sub, &qb, ctx, &bad_row);
+      if (bad_row >= 0) return gallery_fault(args.gallery, i0 * tokens + bad_row);
+      VLK_RETURN_IF_ERROR(st);
+      QuantSearchArgs qa;
+      qa.queries = args.queries;
+      qa.gallery = qb.gallery;
+      qa.k = kb;
+      qa.tokens = tokens;
+      qa.allow = args.filter.allow == nullptr ? nullptr : args.filter.allow + (i0 >> 6);
+      if (xoff != nullptr && !one_block) {  // this block's excluded items, local
+        boff.assign(static_cast<size_t>(nq) + 1, 0);
+        brows.clear();
+        for (int64_t q = 0; q < nq; ++q) {
+          for (int64_t j = xoff[q]; j < xoff[q + 1]; ++j) {
+            if (xrows[j] >= i0 && xrows[j] < i1) brows.push_back(static_cast<int32_t>(xrows[j] - i0));
+          }
+          boff[static_cast<size_t>(q) + 1] = static_cast<int64_t>(brows.size());
+        }
+        qa.exclude_offsets = boff.data();
+        qa.exclude_rows = brows.data();
+      } else {
+        qa.exclude_offsets = xoff;
+        qa.exclude_rows = xrows;
+      }
+      QuantSearchOut qo;
+      if (one_block) {
+        qo.indices = out.indices;
+        qo.scores = out.scores;
+        qo.counts = out.counts;
+        qo.rescored = rescored;
+        return search_quantized(qa, qo, ctx);
+      }
+      bidx.assign(static_cast<size_t>(nq * kb), -1);
+      bsc.assign(static_cast<size_t>(nq * kb), 0.0f);
+      bcnt.assign(static_cast<size_t>(nq), 0);
+      bres.assign(static_cast<size_t>(nq), 0);
+      qo.indices = bidx.data();
+      qo.scores = bsc.data();
+      qo.counts = bcnt.data();
+      qo.rescored = bres.data();
+      VLK_RETURN_IF_ERROR(search_quantized_floor(qa, qo, ctx, floor.data()));
+      for (int64_t q = 0; q < nq; ++q) {
+        std::vector<Cand>& l = lists[static_cast<size_t>(q)];
+        for (int64_t j = 0; j < bcnt[static_cast<size_t>(q)]; ++j) {
+          const size_t e = static_cast<size_t>(q * kb + j);
+          const float key = args.metric == Metric::kL2 ? -bsc[e] : bsc[e];  // back to "larger is better"
+          l.push_back(make_cand(key, i0 + bidx[e]));
+        }
+        if (static_cast<int64_t>(l.size()) >= k) {
+          std::nth_element(l.begin(), l.begin() + (k - 1), l.end(), std::greater<Cand>());
+          l.resize(static_cast<size_t>(k));
+          floor[static_cast<size_t>(q)] = cand_key(l[static_cast<size_t>(k - 1)]);
+        }
+        if (rescored != nullptr) rescored[q] += bres[static_cast<size_t>(q)];
+      }
+    }
+    for (int64_t q = 0; q < nq; ++q) {
+      std::vector<Cand>& l = lists[static_cast<size_t>(q)];
+      std::sort(l.begin(), l.end(), std::greater<Cand>());
+      const int64_t have = static_cast<int64_t>(l.size());
+      for (int64_t j = 0; j < k; ++j) {
+        const bool valid = j < have;
+        out.indices[q * k + j] = valid ? cand_idx(l[static_cast<size_t>(j)]) : -1;
+        float key = valid ? cand_key(l[static_cast<size_t>(j)]) : std::numeric_limits<float>::quiet_NaN();
+        if (valid && args.metric == Metric::kL2) key = 0.0f - key;  // +0 at distance 0, as search
+        out.scores[q * k + j] = key;
+      }
+      if (out.counts != nullptr) out.counts[q] = static_cast<int32_t>(have);
     }
     return Status::Ok();
   } catch (const std::bad_alloc&) {

@@ -20,13 +20,32 @@
 // with U >= t (the kernel tests A against t - max e in registers; exact per-row U in the callback),
 // then re-scores them in fp32 in decreasing U and stops once the next U is below the k-th exact
 // score. Rows skipped have S <= U < that score, so the top k (ties: lower row) is the fp32 top k.
-//   cosine: codes of q/|q| and g/|g| (so A estimates the cosine); search's cosine is
-//           (dot * qinv) * ginv in fp32, within 4 gamma_{D+8} of the true cosine;
-//   l2:     the scan key 2A - |g|^2 bounds -|q - g|^2 + |q|^2 within 2 e plus its own rounding;
-//           re-scored distances are float64 (as search computes them), rounded once.
+//
+// Token-max items (QuantSearchArgs::tokens = T > 1: item i is rows iT..iT+T-1, its score
+// S_i = max over its rows, as core::search with SearchArgs::tokens). The bound stays per row; the
+// filters are applied to the row's item before a row counts. t is the k-th largest L over
+// DISTINCT items (each item counted once, with its largest L; two rows of one item are one item):
+// every one of those k items has S_item >= its L >= t, so at least k items score >= t. Let r* be
+// the row where an item reaches its score S_i. If the item belongs in the top k, S_i >= t (else
+// k items would beat it), so U_{r*} >= S_{r*} = S_i >= t and r* is reported and kept (for every
+// value t takes, since t only rises). Candidates are grouped per item with U_i = max U over its
+// kept rows (>= S_i for a top-k item); each is re-scored in fp32 over its kept rows (each row's key
+// exactly as core::search computes it, item key = their max) in decreasing U_i, stopping once the
+// next U_i is below the k-th re-scored item key. Every re-scored key is <= the item's S_i, and for
+// a top-k item it is S_i exactly (r* is among its kept rows; rows not kept have U < t <= S_i, so
+// they are not its max). A top-k item is not skipped by the stop: U_i >= S_i, and a k-th key above
+// that would mean k items scoring more. Items that are not in the top k get keys <= their S, so
+// they rank no better than in core::search and stay out. So the top k items (ties: lower item) and
+// their scores are core::search's. (Re-scoring only the kept rows, not all T, is what keeps the
+// re-score cheap: typically one or two rows of an item pass.)
+// Parts over row ranges are cut at panel boundaries, so an item may straddle two parts: the part
+// holding its r* gives it the exact key (the argument above holds per part), the other a key no
+// larger, and the merge keeps each item's largest.
+
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/context.hpp"
 #include "common/matrix.hpp"
@@ -100,22 +119,68 @@ void set_codes_row(Storage storage, const void* src, float scale_value, int64_t 
 struct QuantSearchArgs {
   MatrixView<const float> queries;  // Q x dim
   QuantGallery gallery;
-  int64_t k = 0;                    // >= 1
-  const uint64_t* allow = nullptr;  // optional bitset over rows
+  int64_t k = 0;                    // >= 1 (more than the items: the rest of each row is padding)
+  const uint64_t* allow = nullptr;  // optional bitset over items (rows when tokens = 1)
   const int64_t* exclude_offsets = nullptr;  // optional CSR per query (Q + 1)
-  const int32_t* exclude_rows = nullptr;
+  const int32_t* exclude_rows = nullptr;     // items, each in 0..items-1
+  /// Rows per item (token-max search, as SearchArgs::tokens): the gallery holds rows / tokens
+  /// items of `tokens` consecutive rows, an item's key is the best of its rows' keys, and indices,
+  /// k, allow, exclude and ties refer to items. 1: every row an item.
+  int64_t tokens = 1;
 };
 
 struct QuantSearchOut {
-  int32_t* indices = nullptr;   // Q x k rows, best first (ties: lower row); padding -1
+  int32_t* indices = nullptr;   // Q x k items, best first (ties: lower item); padding -1
   float* scores = nullptr;      // Q x k; padding NaN. Exact mode: as search; approximate: the
-                                // scan's estimate (ip/cosine) or float64 |q|^2 + |g|^2 - 2A (l2)
+                                // scan's estimate (ip/cosine) or float64 |q|^2 + |g|^2 - 2A (l2),
+                                // of the item's best reported row
   int32_t* counts = nullptr;    // optional, Q
-  int32_t* rescored = nullptr;  // optional, Q: rows re-scored in fp32 (0 in approximate mode)
+  int32_t* rescored = nullptr;  // optional, Q: items re-scored in fp32 (each over those of its rows
+                                // whose bound passed; 0 in approximate mode; with several parts
+                                // over row ranges an item straddling two parts may count twice)
 };
 
-/// Errors: kEmpty, kDimMismatch, kInvalidK, kNonFinite (queries), kAborted, kOutOfMemory.
+/// Errors: kEmpty, kDimMismatch, kInvalidK, kShape (rows not whole items of `tokens`), kInvalidArg
+/// (null output, an exclude offset list that decreases, an excluded item outside 0..items-1),
+/// kNonFinite (queries), kAborted, kOutOfMemory.
 Status search_quantized(const QuantSearchArgs& args, const QuantSearchOut& out, const Context& ctx);
+
+/// A QuantGallery made for one call (quantize_gallery): owns the codes and per-row arrays; `f32`
+/// points at the caller's fp32 rows (zero copy) or, when their row stride is not the dimension, at
+/// a dense copy held here. Neither copyable nor movable (the view points into it).
+struct QuantGalleryBuffers {
+  QuantGallery gallery;
+  void* codes = nullptr;  // 64-byte aligned, whole panels (+ one spare), freed with the object
+  size_t codes_bytes = 0;  // its size (a later quantize_gallery into the same buffers reuses it)
+  std::vector<float> scale, norm2, rnorm, hnorm, gnorm;
+  std::vector<int32_t> csum;
+  std::vector<float> dense;  // the strided rows' copy (else empty)
+
+  QuantGalleryBuffers() = default;
+  ~QuantGalleryBuffers();
+  QuantGalleryBuffers(const QuantGalleryBuffers&) = delete;
+  QuantGalleryBuffers& operator=(const QuantGalleryBuffers&) = delete;
+};
+
+/// Quantizes a fp32 gallery (rows x cols, any row stride) to `storage` (kBF16 or kI8) for
+/// `metric`, rows split over ctx's pool: an exact-mode QuantGallery in out->gallery whose fp32 rows
+/// are the caller's (which must outlive every search over it and stay unchanged). Errors:
+/// kInvalidArg (storage kF32, null data), kEmpty, kShape (rows beyond int32), kNonFinite (NaN or
+/// an infinity: the same message as core::search, naming "gallery" with the first such row and
+/// column; a row whose squared norm exceeds 4.2e37: too large, as search), kAborted, kOutOfMemory.
+Status quantize_gallery(Storage storage, Metric metric, const MatrixView<const float>& gallery,
+                        QuantGalleryBuffers* out, const Context& ctx);
+
+/// One-shot core::search through a reduced-precision scan: the same contract as core::search
+/// (validation, error codes and messages, tokens, filters, and results bit for bit: indices, scores,
+/// counts), computed by quantizing the gallery to `storage` (as quantize_gallery does) and
+/// search_quantized in exact mode, in blocks of about 65,536 rows of whole items (so the codes
+/// take 2 bytes (bf16) or 1 byte (i8) per value of a block, not of the gallery), the blocks' lists
+/// merged by (key, lower item). Faster than search where the bf16 / int8 scan is (AVX-512 BF16 /
+/// VNNI) and many queries share the call: the quantization is paid on every call. `rescored`
+/// (optional, Q): items re-scored in fp32, summed over the blocks. kF32 runs core::search.
+Status search_reduced(const SearchArgs& args, Storage storage, const SearchOut& out, const Context& ctx,
+                      int32_t* rescored = nullptr);
 
 }  // namespace core
 }  // namespace vlk
