@@ -27,6 +27,77 @@ export type {
   WeightedTripletOptions,
   WeightedTripletResult,
 } from './matching_losses';
+export { kmeans, kmeansSync, sinkhorn, sinkhornSync, swavLoss, swavLossSync } from './cluster';
+export type { KmeansOptions, KmeansProgress, KmeansResult, SinkhornOptions, SwavLossOptions, SwavLossResult } from './cluster';
+export {
+  graph,
+  relevance,
+  relevanceSync,
+  relevanceBackward,
+  relevanceBackwardSync,
+  scanRelevance,
+  scanRelevanceSync,
+  rowTopkMask,
+  rowTopkMaskSync,
+  gcn,
+  gcnSync,
+  gcnBackward,
+  gcnBackwardSync,
+} from './graph';
+export type {
+  GcnBackwardInputs,
+  GcnGrads,
+  GcnInputs,
+  GcnOptions,
+  GcnResult,
+  GraphCallOptions,
+  GraphTensor3D,
+  RelevanceOptions,
+  RowTopkMaskOptions,
+  ScanRelevanceInputs,
+  ScanRelevanceOptions,
+  ScanRelevanceResult,
+} from './graph';
+export {
+  cosineMhaPool,
+  cosineMhaPoolBackward,
+  cosineMhaPoolBackwardSync,
+  cosineMhaPoolSync,
+  gatedFusion,
+  gatedFusionBackward,
+  gatedFusionBackwardSync,
+  gatedFusionSync,
+  maxkPool,
+  maxkPoolBackward,
+  maxkPoolBackwardSync,
+  maxkPoolSync,
+  scanSimilarity,
+  scanSimilaritySync,
+} from './global_local';
+export type {
+  CosineMhaPoolGrads,
+  CosineMhaPoolInputs,
+  CosineMhaPoolOptions,
+  GatedFusionGrads,
+  GatedFusionInputs,
+  GlobalLocalCallOptions,
+  MaxkPoolOptions,
+  ScanSimilarityInputs,
+  ScanSimilarityOptions,
+  ScanSimilarityResult,
+  TensorND,
+} from './global_local';
+export { augmentGallery, augmentGallerySync, expandQueries, expandQueriesSync } from './expand_queries';
+export type { AugmentGalleryResult, ExpandOptions, ExpandQueriesOptions, ExpandQueriesResult } from './expand_queries';
+export { biasedAttention, biasedAttentionSync, biasedAttentionBackward, biasedAttentionBackwardSync } from './biased_attention';
+export type {
+  BiasedAttentionInputs,
+  BiasedAttentionOptions,
+  BiasedAttentionResult,
+  BiasedAttentionSaved,
+  BiasedAttentionBackwardOptions,
+  BiasedAttentionGrads,
+} from './biased_attention';
 export type { CombinerTrainerOptions, Triplets, TrainProgress } from './trainer';
 export type { CombinerWeights, ComposeMode, ComposeOptions, ComposedSearchOptions } from './compose';
 export type { TokenGalleryInput, TokenMaxSearchOptions } from './token_max_search';

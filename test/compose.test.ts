@@ -233,7 +233,7 @@ Search('combiner weights, filters and errors through the one native call', async
   const excl = Array.from({ length: b }, (_, i) => (i % 3 === 0 ? null : i * 7));
   const got = await composedSearch(index, im, tx, { k: 7, weights: w, excludeIds: excl });
   const want = index.searchSync(composeSync(im, tx, { weights: w, dim: d }), { k: 7, filter: { exclude: excl } });
-  assert.equal(Array.from(got.ids), Array.from(want.ids));
+  assert.equal(Array.from(got.ids as Float64Array), Array.from(want.ids as Float64Array));
   assert.equal(Array.from(got.scores), Array.from(want.scores));
   assert.is(got.count, b);
   const code = async (p: Promise<unknown>) => p.then(() => 'none', (e) => (e as VlkError).code);

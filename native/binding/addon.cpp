@@ -11,6 +11,11 @@
 #include "two_hop_loss.hpp"
 #include "memory_bank.hpp"
 #include "matching_losses.hpp"
+#include "cluster.hpp"
+#include "graph.hpp"
+#include "global_local.hpp"
+#include "expand_queries.hpp"
+#include "biased_attention.hpp"
 #include "flat_index.hpp"
 #include "index_file.hpp"
 #include "info.hpp"
@@ -58,6 +63,46 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::VseHingeAsync>("vseHingeAsync", napi_enumerable),
                              InstanceMethod<&Addon::WeightedTripletSync>("weightedTripletSync", napi_enumerable),
                              InstanceMethod<&Addon::WeightedTripletAsync>("weightedTripletAsync", napi_enumerable),
+                             InstanceMethod<&Addon::SinkhornSync>("sinkhornSync", napi_enumerable),
+                             InstanceMethod<&Addon::SinkhornAsync>("sinkhornAsync", napi_enumerable),
+                             InstanceMethod<&Addon::SwavLossSync>("swavLossSync", napi_enumerable),
+                             InstanceMethod<&Addon::SwavLossAsync>("swavLossAsync", napi_enumerable),
+                             InstanceMethod<&Addon::KmeansSync>("kmeansSync", napi_enumerable),
+                             InstanceMethod<&Addon::KmeansAsync>("kmeansAsync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphRelevanceSync>("graphRelevanceSync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphRelevanceAsync>("graphRelevanceAsync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphRelevanceBackwardSync>("graphRelevanceBackwardSync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphRelevanceBackwardAsync>("graphRelevanceBackwardAsync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphScanRelevanceSync>("graphScanRelevanceSync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphScanRelevanceAsync>("graphScanRelevanceAsync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphRowTopkMaskSync>("graphRowTopkMaskSync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphRowTopkMaskAsync>("graphRowTopkMaskAsync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphGcnSync>("graphGcnSync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphGcnAsync>("graphGcnAsync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphGcnBackwardSync>("graphGcnBackwardSync", napi_enumerable),
+                             InstanceMethod<&Addon::GraphGcnBackwardAsync>("graphGcnBackwardAsync", napi_enumerable),
+                             InstanceMethod<&Addon::MaxkPoolSync>("maxkPoolSync", napi_enumerable),
+                             InstanceMethod<&Addon::MaxkPoolAsync>("maxkPoolAsync", napi_enumerable),
+                             InstanceMethod<&Addon::MaxkPoolBackwardSync>("maxkPoolBackwardSync", napi_enumerable),
+                             InstanceMethod<&Addon::MaxkPoolBackwardAsync>("maxkPoolBackwardAsync", napi_enumerable),
+                             InstanceMethod<&Addon::CosineMhaPoolSync>("cosineMhaPoolSync", napi_enumerable),
+                             InstanceMethod<&Addon::CosineMhaPoolAsync>("cosineMhaPoolAsync", napi_enumerable),
+                             InstanceMethod<&Addon::CosineMhaPoolBackwardSync>("cosineMhaPoolBackwardSync", napi_enumerable),
+                             InstanceMethod<&Addon::CosineMhaPoolBackwardAsync>("cosineMhaPoolBackwardAsync", napi_enumerable),
+                             InstanceMethod<&Addon::GatedFusionSync>("gatedFusionSync", napi_enumerable),
+                             InstanceMethod<&Addon::GatedFusionAsync>("gatedFusionAsync", napi_enumerable),
+                             InstanceMethod<&Addon::GatedFusionBackwardSync>("gatedFusionBackwardSync", napi_enumerable),
+                             InstanceMethod<&Addon::GatedFusionBackwardAsync>("gatedFusionBackwardAsync", napi_enumerable),
+                             InstanceMethod<&Addon::ScanSimilaritySync>("scanSimilaritySync", napi_enumerable),
+                             InstanceMethod<&Addon::ScanSimilarityAsync>("scanSimilarityAsync", napi_enumerable),
+                             InstanceMethod<&Addon::ExpandQueriesSync>("expandQueriesSync", napi_enumerable),
+                             InstanceMethod<&Addon::ExpandQueriesAsync>("expandQueriesAsync", napi_enumerable),
+                             InstanceMethod<&Addon::AugmentGallerySync>("augmentGallerySync", napi_enumerable),
+                             InstanceMethod<&Addon::AugmentGalleryAsync>("augmentGalleryAsync", napi_enumerable),
+                             InstanceMethod<&Addon::BiasedAttentionSync>("biasedAttentionSync", napi_enumerable),
+                             InstanceMethod<&Addon::BiasedAttentionAsync>("biasedAttentionAsync", napi_enumerable),
+                             InstanceMethod<&Addon::BiasedAttentionBackwardSync>("biasedAttentionBackwardSync", napi_enumerable),
+                             InstanceMethod<&Addon::BiasedAttentionBackwardAsync>("biasedAttentionBackwardAsync", napi_enumerable),
                              InstanceMethod<&Addon::RerankAsync>("rerankAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateFlatIndex>("createFlatIndex", napi_enumerable),
                              InstanceMethod<&Addon::LoadFlatIndexSync>("loadFlatIndexSync", napi_enumerable),
@@ -111,6 +156,50 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value VseHingeAsync(const Napi::CallbackInfo& info) { return binding::VseHingeAsync(info, state_); }
   Napi::Value WeightedTripletSync(const Napi::CallbackInfo& info) { return binding::WeightedTripletSync(info); }
   Napi::Value WeightedTripletAsync(const Napi::CallbackInfo& info) { return binding::WeightedTripletAsync(info, state_); }
+  Napi::Value SinkhornSync(const Napi::CallbackInfo& info) { return binding::SinkhornSync(info); }
+  Napi::Value SinkhornAsync(const Napi::CallbackInfo& info) { return binding::SinkhornAsync(info, state_); }
+  Napi::Value SwavLossSync(const Napi::CallbackInfo& info) { return binding::SwavLossSync(info); }
+  Napi::Value SwavLossAsync(const Napi::CallbackInfo& info) { return binding::SwavLossAsync(info, state_); }
+  Napi::Value KmeansSync(const Napi::CallbackInfo& info) { return binding::KmeansSync(info); }
+  Napi::Value KmeansAsync(const Napi::CallbackInfo& info) { return binding::KmeansAsync(info, state_); }
+  Napi::Value GraphRelevanceSync(const Napi::CallbackInfo& info) { return binding::GraphRelevanceSync(info); }
+  Napi::Value GraphRelevanceAsync(const Napi::CallbackInfo& info) { return binding::GraphRelevanceAsync(info, state_); }
+  Napi::Value GraphRelevanceBackwardSync(const Napi::CallbackInfo& info) { return binding::GraphRelevanceBackwardSync(info); }
+  Napi::Value GraphRelevanceBackwardAsync(const Napi::CallbackInfo& info) { return binding::GraphRelevanceBackwardAsync(info, state_); }
+  Napi::Value GraphScanRelevanceSync(const Napi::CallbackInfo& info) { return binding::GraphScanRelevanceSync(info); }
+  Napi::Value GraphScanRelevanceAsync(const Napi::CallbackInfo& info) { return binding::GraphScanRelevanceAsync(info, state_); }
+  Napi::Value GraphRowTopkMaskSync(const Napi::CallbackInfo& info) { return binding::GraphRowTopkMaskSync(info); }
+  Napi::Value GraphRowTopkMaskAsync(const Napi::CallbackInfo& info) { return binding::GraphRowTopkMaskAsync(info, state_); }
+  Napi::Value GraphGcnSync(const Napi::CallbackInfo& info) { return binding::GraphGcnSync(info); }
+  Napi::Value GraphGcnAsync(const Napi::CallbackInfo& info) { return binding::GraphGcnAsync(info, state_); }
+  Napi::Value GraphGcnBackwardSync(const Napi::CallbackInfo& info) { return binding::GraphGcnBackwardSync(info); }
+  Napi::Value GraphGcnBackwardAsync(const Napi::CallbackInfo& info) { return binding::GraphGcnBackwardAsync(info, state_); }
+  Napi::Value MaxkPoolSync(const Napi::CallbackInfo& info) { return binding::MaxkPoolSync(info); }
+  Napi::Value MaxkPoolAsync(const Napi::CallbackInfo& info) { return binding::MaxkPoolAsync(info, state_); }
+  Napi::Value MaxkPoolBackwardSync(const Napi::CallbackInfo& info) { return binding::MaxkPoolBackwardSync(info); }
+  Napi::Value MaxkPoolBackwardAsync(const Napi::CallbackInfo& info) { return binding::MaxkPoolBackwardAsync(info, state_); }
+  Napi::Value CosineMhaPoolSync(const Napi::CallbackInfo& info) { return binding::CosineMhaPoolSync(info); }
+  Napi::Value CosineMhaPoolAsync(const Napi::CallbackInfo& info) { return binding::CosineMhaPoolAsync(info, state_); }
+  Napi::Value CosineMhaPoolBackwardSync(const Napi::CallbackInfo& info) { return binding::CosineMhaPoolBackwardSync(info); }
+  Napi::Value CosineMhaPoolBackwardAsync(const Napi::CallbackInfo& info) { return binding::CosineMhaPoolBackwardAsync(info, state_); }
+  Napi::Value GatedFusionSync(const Napi::CallbackInfo& info) { return binding::GatedFusionSync(info); }
+  Napi::Value GatedFusionAsync(const Napi::CallbackInfo& info) { return binding::GatedFusionAsync(info, state_); }
+  Napi::Value GatedFusionBackwardSync(const Napi::CallbackInfo& info) { return binding::GatedFusionBackwardSync(info); }
+  Napi::Value GatedFusionBackwardAsync(const Napi::CallbackInfo& info) { return binding::GatedFusionBackwardAsync(info, state_); }
+  Napi::Value ScanSimilaritySync(const Napi::CallbackInfo& info) { return binding::ScanSimilaritySync(info); }
+  Napi::Value ScanSimilarityAsync(const Napi::CallbackInfo& info) { return binding::ScanSimilarityAsync(info, state_); }
+  Napi::Value ExpandQueriesSync(const Napi::CallbackInfo& info) { return binding::ExpandQueriesSync(info); }
+  Napi::Value ExpandQueriesAsync(const Napi::CallbackInfo& info) { return binding::ExpandQueriesAsync(info, state_); }
+  Napi::Value AugmentGallerySync(const Napi::CallbackInfo& info) { return binding::AugmentGallerySync(info); }
+  Napi::Value AugmentGalleryAsync(const Napi::CallbackInfo& info) { return binding::AugmentGalleryAsync(info, state_); }
+  Napi::Value BiasedAttentionSync(const Napi::CallbackInfo& info) { return binding::BiasedAttentionSync(info); }
+  Napi::Value BiasedAttentionAsync(const Napi::CallbackInfo& info) { return binding::BiasedAttentionAsync(info, state_); }
+  Napi::Value BiasedAttentionBackwardSync(const Napi::CallbackInfo& info) {
+    return binding::BiasedAttentionBackwardSync(info);
+  }
+  Napi::Value BiasedAttentionBackwardAsync(const Napi::CallbackInfo& info) {
+    return binding::BiasedAttentionBackwardAsync(info, state_);
+  }
   Napi::Value RerankAsync(const Napi::CallbackInfo& info) { return binding::RerankAsync(info, state_); }
   Napi::Value CreateFlatIndex(const Napi::CallbackInfo& info) { return binding::CreateFlatIndex(info, state_); }
   Napi::Value LoadFlatIndexSync(const Napi::CallbackInfo& info) { return binding::LoadFlatIndexSync(info, state_); }

@@ -1,0 +1,816 @@
+// AAHR's biased multi-head attention layer (core/graph). See biased_attention.hpp for the formulas
+// and choices. Layout: Q, K, V, O are n x D row-major, head h owns columns h*dh .. h*dh+dh-1; each
+// head's Q, K, V, dO are packed once per call into the register-tile kernel's panels. The per-tile
+// elementwise work (mask, bias, online softmax, dS) runs through row kernels compiled for the
+// active ISA with target attributes (-ffp-contract=off, fixed 16-lane partial sums, no branches so
+// they vectorise). Every task owns its outputs, so any thread count gives the same bits.
+#include "graph/biased_attention.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "linalg/gemm.hpp"
+#include "linalg/gemm_kernel.hpp"
+
+namespace vlk {
+namespace core {
+
+namespace {
+
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr int kLanes = 16;
+
+#define VLK_INLINE inline __attribute__((always_inline))
+
+// exp for x <= ~88 (Cephes expf: round-to-nearest range reduction by ln 2 with the 1.5 * 2^23
+// trick, degree-6 polynomial on |r| <= ln2 / 2; relative error ~1e-7). Inputs below -87.3 give
+// ~1e-38 (callers zero masked entries by select). Written without branches so it vectorizes.
+VLK_INLINE float fexp(float x) {
+  x = x < -87.3365f ? -87.3365f : x;
+  const float t = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = x - t * 0.693359375f - t * -2.12194440e-4f;
+  const float z = r * r;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * z + r + 1.0f;
+  const int bits = (static_cast<int>(t) + 127) << 23;
+  return y * __builtin_bit_cast(float, bits);
+}
+
+// One tile row of scores: s[c] = s[c] + w R[c] where connected, -inf elsewhere (diag: the column
+// of the self-edge within the tile, or -1). Returns the row max.
+VLK_INLINE float bias_row(float* __restrict s, const float* __restrict r, const uint8_t* __restrict m, int64_t cols,
+                          int64_t diag, float w) {
+  const float sd = diag >= 0 ? s[diag] + w * r[diag] : 0.0f;
+  for (int64_t c = 0; c < cols; ++c) {
+    const float keep = static_cast<float>(m[c]);
+    const float v = s[c] + w * r[c];
+    s[c] = keep != 0.0f ? v : kNegInf;
+  }
+  if (diag >= 0) s[diag] = sd;
+  float mx[kLanes];
+  for (int l = 0; l < kLanes; ++l) mx[l] = kNegInf;
+  int64_t c = 0;
+  for (; c + kLanes <= cols; c += kLanes) {
+    for (int l = 0; l < kLanes; ++l) mx[l] = s[c + l] > mx[l] ? s[c + l] : mx[l];
+  }
+  for (int l = 0; c < cols; ++c, ++l) mx[l] = s[c] > mx[l] ? s[c] : mx[l];
+  float best = kNegInf;
+  for (int l = 0; l < kLanes; ++l) best = mx[l] > best ? mx[l] : best;
+  return best;
+}
+
+// p[c] = exp(s[c] - shift) (0 where s is -inf), in place; returns sum p (16 lanes, then in order).
+VLK_INLINE float exp_row(float* __restrict s, int64_t cols, float shift) {
+  float acc[kLanes];
+  for (int l = 0; l < kLanes; ++l) acc[l] = 0.0f;
+  int64_t c = 0;
+  for (; c + kLanes <= cols; c += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      const float v = s[c + l];
+      const float e = fexp(v - shift);
+      const float p = v == kNegInf ? 0.0f : e;
+      s[c + l] = p;
+      acc[l] += p;
+    }
+  }
+  for (int l = 0; c < cols; ++c, ++l) {
+    const float v = s[c];
+    const float e = fexp(v - shift);
+    const float p = v == kNegInf ? 0.0f : e;
+    s[c] = p;
+    acc[l] += p;
+  }
+  float sum = 0.0f;
+  for (int l = 0; l < kLanes; ++l) sum += acc[l];
+  return sum;
+}
+
+struct Tile {
+  int64_t i0, rows, j0, cols, ld;  // tile rows/cols in the n x n score space; ld: row stride of s/dp
+  int64_t n;
+  const float* r;
+  const uint8_t* mask;
+  float w;
+  bool self;
+};
+
+VLK_INLINE int64_t diag_of(const Tile& t, int64_t i) {
+  return t.self && i >= t.j0 && i < t.j0 + t.cols ? i - t.j0 : -1;
+}
+
+// Forward tile: scores in s (scaled Q K^T) become P~ = exp(S - m_new); m, l updated; alpha[r] is
+// the factor the row's output accumulator must be scaled by.
+VLK_INLINE void fwd_tile_impl(const Tile& t, float* s, float* m, float* l, float* alpha) {
+  for (int64_t rr = 0; rr < t.rows; ++rr) {
+    const int64_t i = t.i0 + rr;
+    float* srow = s + rr * t.ld;
+    const float bm = bias_row(srow, t.r + i * t.n + t.j0, t.mask + i * t.n + t.j0, t.cols, diag_of(t, i), t.w);
+    const float mold = m[rr];
+    const float mnew = bm > mold ? bm : mold;
+    if (mnew == kNegInf) {  // nothing connected so far
+      for (int64_t c = 0; c < t.cols; ++c) srow[c] = 0.0f;
+      alpha[rr] = 1.0f;
+      continue;
+    }
+    const float a = mold == kNegInf ? 0.0f : std::exp(mold - mnew);
+    const float sum = exp_row(srow, t.cols, mnew);
+    l[rr] = l[rr] * a + sum;
+    m[rr] = mnew;
+    alpha[rr] = a;
+  }
+}
+
+// Backward tile: s (scaled Q K^T) becomes P = exp(S - lse), dp (dO V^T) becomes dS = P (dP - Delta).
+VLK_INLINE void bwd_tile_impl(const Tile& t, float* s, float* dp, const float* lse, const float* delta) {
+  for (int64_t rr = 0; rr < t.rows; ++rr) {
+    const int64_t i = t.i0 + rr;
+    float* srow = s + rr * t.ld;
+    float* drow = dp + rr * t.ld;
+    bias_row(srow, t.r + i * t.n + t.j0, t.mask + i * t.n + t.j0, t.cols, diag_of(t, i), t.w);
+    exp_row(srow, t.cols, lse[i]);
+    const float di = delta[i];
+    for (int64_t c = 0; c < t.cols; ++c) drow[c] = srow[c] * (drow[c] - di);
+  }
+}
+
+#define VLK_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
+#define VLK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
+VLK_TARGET_AVX512 void fwd_tile_avx512(const Tile& t, float* s, float* m, float* l, float* a) { fwd_tile_impl(t, s, m, l, a); }
+VLK_TARGET_AVX2 void fwd_tile_avx2(const Tile& t, float* s, float* m, float* l, float* a) { fwd_tile_impl(t, s, m, l, a); }
+void fwd_tile_scalar(const Tile& t, float* s, float* m, float* l, float* a) { fwd_tile_impl(t, s, m, l, a); }
+VLK_TARGET_AVX512 void bwd_tile_avx512(const Tile& t, float* s, float* dp, const float* lse, const float* d) {
+  bwd_tile_impl(t, s, dp, lse, d);
+}
+VLK_TARGET_AVX2 void bwd_tile_avx2(const Tile& t, float* s, float* dp, const float* lse, const float* d) {
+  bwd_tile_impl(t, s, dp, lse, d);
+}
+void bwd_tile_scalar(const Tile& t, float* s, float* dp, const float* lse, const float* d) { bwd_tile_impl(t, s, dp, lse, d); }
+
+void fwd_tile(Isa isa, const Tile& t, float* s, float* m, float* l, float* a) {
+  switch (isa) {
+    case Isa::kAvx512: return fwd_tile_avx512(t, s, m, l, a);
+    case Isa::kAvx2: return fwd_tile_avx2(t, s, m, l, a);
+    case Isa::kScalar: break;
+  }
+  fwd_tile_scalar(t, s, m, l, a);
+}
+
+void bwd_tile(Isa isa, const Tile& t, float* s, float* dp, const float* lse, const float* d) {
+  switch (isa) {
+    case Isa::kAvx512: return bwd_tile_avx512(t, s, dp, lse, d);
+    case Isa::kAvx2: return bwd_tile_avx2(t, s, dp, lse, d);
+    case Isa::kScalar: break;
+  }
+  bwd_tile_scalar(t, s, dp, lse, d);
+}
+
+// C = alpha op(A) op(B) + beta C through linalg/gemm.
+Status mm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* b,
+          int64_t ldb, float beta, float* c, int64_t ldc, const Context& ctx) {
+  GemmArgs g;
+  g.trans_a = ta;
+  g.trans_b = tb;
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.alpha = alpha;
+  g.beta = beta;
+  g.a = a;
+  g.lda = lda;
+  g.b = b;
+  g.ldb = ldb;
+  g.c = c;
+  g.ldc = ldc;
+  return gemm(g, ctx);
+}
+
+void run_tasks(const Context& ctx, int64_t count, const std::function<void(int64_t)>& fn) {
+  if (ctx.pool != nullptr && ctx.threads > 1 && count > 1) {
+    ctx.pool->parallel_for(count, ctx.threads, fn);
+  } else {
+    for (int64_t i = 0; i < count; ++i) fn(i);
+  }
+}
+
+Status check_finite(const char* name, const float* x, int64_t rows, int64_t per) {
+  for (int64_t i = 0; i < rows * per; ++i) {
+    if (!std::isfinite(x[i])) {
+      return Status(Code::kNonFinite, std::string(name) + ": row " + std::to_string(i / per) + ", element " +
+                                          std::to_string(i % per) + " is not finite");
+    }
+  }
+  return Status::Ok();
+}
+
+Status validate(const BiasedAttentionArgs& a) {
+  if (a.n <= 0 || a.d <= 0 || a.heads <= 0) {
+    return Status(Code::kEmpty, "biased attention: n, D and heads must be >= 1 (got n = " + std::to_string(a.n) +
+                                    ", D = " + std::to_string(a.d) + ", heads = " + std::to_string(a.heads) + ")");
+  }
+  if (a.d % a.heads != 0) {
+    return Status(Code::kInvalidArg, "heads: D = " + std::to_string(a.d) + " is not divisible by heads = " +
+                                         std::to_string(a.heads));
+  }
+  if (a.x == nullptr || a.wq == nullptr || a.wk == nullptr || a.wv == nullptr || a.wo == nullptr || a.bq == nullptr ||
+      a.bk == nullptr || a.bv == nullptr || a.bo == nullptr || a.gamma == nullptr || a.beta == nullptr ||
+      a.relevance == nullptr || a.mask == nullptr) {
+    return Status(Code::kInvalidArg, "biased attention: every input is required");
+  }
+  if (!std::isfinite(a.bias_weight)) {
+    return Status(Code::kInvalidArg, "biasWeight: " + std::to_string(a.bias_weight) + " is not finite");
+  }
+  if (!std::isfinite(a.eps) || !(a.eps > 0)) {
+    return Status(Code::kInvalidArg, "eps: " + std::to_string(a.eps) + " is not a finite number > 0");
+  }
+  if (a.block_q < 1 || a.block_k < 1) {
+    return Status(Code::kInvalidArg, "block sizes must be >= 1 (got " + std::to_string(a.block_q) + ", " +
+                                         std::to_string(a.block_k) + ")");
+  }
+  const int64_t n = a.n, d = a.d;
+  for (int64_t i = 0; i < n; ++i) {
+    bool any = false;
+    for (int64_t j = 0; j < n; ++j) {
+      const uint8_t v = a.mask[i * n + j];
+      if (v > 1) {
+        return Status(Code::kInvalidArg, "mask: entry (" + std::to_string(i) + ", " + std::to_string(j) + ") is " +
+                                             std::to_string(v) + ", expected 0 or 1");
+      }
+      any = any || v == 1;
+    }
+    if (!any && !a.self_loops) {
+      return Status(Code::kEmpty, "mask: row " + std::to_string(i) +
+                                      " has no connected entry (selfLoops is false), its softmax would be empty");
+    }
+  }
+  VLK_RETURN_IF_ERROR(check_finite("x", a.x, n, d));
+  VLK_RETURN_IF_ERROR(check_finite("wq", a.wq, d, d));
+  VLK_RETURN_IF_ERROR(check_finite("wk", a.wk, d, d));
+  VLK_RETURN_IF_ERROR(check_finite("wv", a.wv, d, d));
+  VLK_RETURN_IF_ERROR(check_finite("wo", a.wo, d, d));
+  VLK_RETURN_IF_ERROR(check_finite("bq", a.bq, 1, d));
+  VLK_RETURN_IF_ERROR(check_finite("bk", a.bk, 1, d));
+  VLK_RETURN_IF_ERROR(check_finite("bv", a.bv, 1, d));
+  VLK_RETURN_IF_ERROR(check_finite("bo", a.bo, 1, d));
+  VLK_RETURN_IF_ERROR(check_finite("gamma", a.gamma, 1, d));
+  VLK_RETURN_IF_ERROR(check_finite("beta", a.beta, 1, d));
+  VLK_RETURN_IF_ERROR(check_finite("relevance", a.relevance, n, n));
+  return Status::Ok();
+}
+
+// C (n x D) = X W^T + b.
+Status project(const BiasedAttentionArgs& a, const float* w, const float* b, float* c, const Context& ctx) {
+  for (int64_t i = 0; i < a.n; ++i) std::memcpy(c + i * a.d, b, static_cast<size_t>(a.d) * sizeof(float));
+  return mm(false, true, a.n, a.d, a.d, 1.0f, a.x, a.d, w, a.d, 1.0f, c, a.d, ctx);
+}
+
+// out[c] = sum_i m[i, c] in float64, rows in order.
+void column_sums(const float* m, int64_t rows, int64_t cols, float* out) {
+  std::vector<double> acc(static_cast<size_t>(cols), 0.0);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* row = m + i * cols;
+    for (int64_t c = 0; c < cols; ++c) acc[c] += row[c];
+  }
+  for (int64_t c = 0; c < cols; ++c) out[c] = static_cast<float>(acc[c]);
+}
+
+// Packed operands of the attention tile products, in the layout of linalg's register-tile kernel
+// (gemm_kernel.hpp): an "A" operand in MR-row panels (a[k * MR + i]), a "B" operand in NR-column
+// panels (b[k * NR + j]). Each head's Q, K, V, dO are packed once per call (O(n D)), so the tile
+// products run the kernel straight on the panels; the P / dS tiles are packed per tile.
+struct Packing {
+  const GemmKernels* kern = nullptr;
+  int64_t mr = 0, nr = 0, n = 0, d = 0, dh = 0;
+  int64_t npa = 0, npb = 0, dpb = 0;  // n rounded up to MR, n to NR, dh to NR
+  int64_t a_size() const { return npa * dh; }  // per head
+  int64_t t_size() const { return npb * dh; }
+  int64_t n_size() const { return dpb * n; }
+};
+
+const GemmKernels& kernels_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512: return gemm_kernels_avx512();
+    case Isa::kAvx2: return gemm_kernels_avx2();
+    case Isa::kScalar: break;
+  }
+  return gemm_kernels_scalar();
+}
+
+Packing make_packing(const BiasedAttentionArgs& a, Isa isa) {
+  Packing p;
+  p.kern = &kernels_for(isa);
+  p.mr = p.kern->mr;
+  p.nr = p.kern->nr;
+  p.n = a.n;
+  p.d = a.d;
+  p.dh = a.d / a.heads;
+  p.npa = (a.n + p.mr - 1) / p.mr * p.mr;
+  p.npb = (a.n + p.nr - 1) / p.nr * p.nr;
+  p.dpb = (p.dh + p.nr - 1) / p.nr * p.nr;
+  return p;
+}
+
+// Head `h` of m (n x D): "A" panels over the nodes, depth dh, times `scale`.
+void pack_a(const Packing& p, const float* m, int64_t h, float scale, float* out) {
+  const int64_t c0 = h * p.dh;
+  for (int64_t i0 = 0; i0 < p.npa; i0 += p.mr) {
+    float* dst = out + i0 * p.dh;
+    const int64_t w = std::min(p.mr, p.n - i0);
+    const float* src = m + i0 * p.d + c0;
+    for (int64_t k = 0; k < p.dh; ++k) {
+      float* dk = dst + k * p.mr;
+      for (int64_t i = 0; i < w; ++i) dk[i] = scale * src[i * p.d + k];
+      for (int64_t i = w; i < p.mr; ++i) dk[i] = 0.0f;
+    }
+  }
+}
+
+// Head `h` of m as the "B" operand m_h^T: NR panels over the nodes, depth dh.
+void pack_t(const Packing& p, const float* m, int64_t h, float* out) {
+  const int64_t c0 = h * p.dh;
+  for (int64_t j0 = 0; j0 < p.npb; j0 += p.nr) {
+    float* dst = out + j0 * p.dh;
+    const int64_t w = std::min(p.nr, p.n - j0);
+    const float* src = m + j0 * p.d + c0;
+    for (int64_t k = 0; k < p.dh; ++k) {
+      float* dk = dst + k * p.nr;
+      for (int64_t j = 0; j < w; ++j) dk[j] = src[j * p.d + k];
+      for (int64_t j = w; j < p.nr; ++j) dk[j] = 0.0f;
+    }
+  }
+}
+
+// Head `h` of m as the "B" operand m_h (depth = the nodes): NR panels over the dh columns, each
+// n deep, so a tile of nodes j0.. starts at panel + j0 * NR.
+void pack_n(const Packing& p, const float* m, int64_t h, float* out) {
+  const int64_t c0 = h * p.dh;
+  for (int64_t q0 = 0; q0 < p.dpb; q0 += p.nr) {
+    float* dst = out + q0 * p.n;
+    const int64_t w = std::min(p.nr, p.dh - q0);
+    for (int64_t row = 0; row < p.n; ++row) {
+      const float* src = m + row * p.d + c0 + q0;
+      float* dr = dst + row * p.nr;
+      for (int64_t j = 0; j < w; ++j) dr[j] = src[j];
+      for (int64_t j = w; j < p.nr; ++j) dr[j] = 0.0f;
+    }
+  }
+}
+
+// A tile (rows x cols, row stride ld) times `scale` as an "A" operand of depth cols: MR panels of rows.
+void pack_tile(const Packing& p, const float* t, int64_t rows, int64_t cols, int64_t ld, float scale, float* out) {
+  for (int64_t i0 = 0; i0 < rows; i0 += p.mr) {
+    float* dst = out + i0 * cols;
+    for (int64_t i = 0; i < p.mr; ++i) {
+      if (i0 + i >= rows) {
+        for (int64_t k = 0; k < cols; ++k) dst[k * p.mr + i] = 0.0f;
+        continue;
+      }
+      const float* src = t + (i0 + i) * ld;
+      for (int64_t k = 0; k < cols; ++k) dst[k * p.mr + i] = scale * src[k];
+    }
+  }
+}
+
+// The transposed tile (cols x rows) times `scale` as an "A" operand of depth rows.
+void pack_tile_t(const Packing& p, const float* t, int64_t rows, int64_t cols, int64_t ld, float scale, float* out) {
+  const int64_t cpad = (cols + p.mr - 1) / p.mr * p.mr;
+  for (int64_t r0 = 0; r0 < cpad; r0 += p.mr) {
+    float* dst = out + r0 * rows;
+    const int64_t w = std::min<int64_t>(p.mr, cols - r0);
+    for (int64_t q = 0; q < rows; ++q) {
+      const float* src = t + q * ld + r0;
+      float* d = dst + q * p.mr;
+      for (int64_t r = 0; r < w; ++r) d[r] = scale * src[r];
+      for (int64_t r = w; r < p.mr; ++r) d[r] = 0.0f;
+    }
+  }
+}
+
+// C (rows x cols, ldc) = or += A B: A in MR panels (panel stride a_stride), B in NR panels (b_stride).
+void tile_mm(const Packing& p, const float* a, int64_t a_stride, const float* b, int64_t b_stride, int64_t kc, float* c,
+             int64_t ldc, int64_t rows, int64_t cols, bool accumulate) {
+  for (int64_t i0 = 0; i0 < rows; i0 += p.mr) {
+    const int rr = static_cast<int>(std::min<int64_t>(p.mr, rows - i0));
+    for (int64_t j0 = 0; j0 < cols; j0 += p.nr) {
+      const int cc = static_cast<int>(std::min<int64_t>(p.nr, cols - j0));
+      p.kern->tile(a + (i0 / p.mr) * a_stride, b + (j0 / p.nr) * b_stride, kc, c + i0 * ldc + j0, ldc, rr, cc, accumulate);
+    }
+  }
+}
+
+// Packs for every head (in parallel over heads) into one buffer of `per` floats per head.
+template <typename F>
+void pack_heads(const Context& ctx, int64_t heads, const F& f) {
+  run_tasks(ctx, heads, [&](int64_t h) { f(h); });
+}
+
+// Pool tasks may not throw: allocation failures and cancellation are flagged and reported after.
+struct TaskFlags {
+  std::atomic<bool> oom{false}, aborted{false}, failed{false};
+  Status result() const {
+    if (oom) return Status(Code::kOutOfMemory, "biased attention: out of memory for the tile buffers");
+    if (aborted) return Status(Code::kAborted, "aborted");
+    if (failed) return Status(Code::kInternal, "biased attention: a tile product failed");
+    return Status::Ok();
+  }
+};
+
+Status forward_impl(const BiasedAttentionArgs& a, float* y, const BiasedAttentionSaved& s, const Context& ctx) {
+  const int64_t n = a.n, d = a.d, h = a.heads, dh = d / h;
+  VLK_RETURN_IF_ERROR(project(a, a.wq, a.bq, s.q, ctx));
+  VLK_RETURN_IF_ERROR(project(a, a.wk, a.bk, s.k, ctx));
+  VLK_RETURN_IF_ERROR(project(a, a.wv, a.bv, s.v, ctx));
+  if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
+
+  const Packing pk = make_packing(a, ctx.isa);
+  // Tiles: block_q rounded up to MR rows, block_k to NR columns, so tiles start on panel edges.
+  const int64_t bq = std::min((a.block_q + pk.mr - 1) / pk.mr * pk.mr, pk.npa);
+  const int64_t bk = std::min((a.block_k + pk.nr - 1) / pk.nr * pk.nr, pk.npb);
+  const int64_t nqb = (n + bq - 1) / bq, nkb = (n + bk - 1) / bk;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
+  std::vector<float> qa, kt, vn;
+  try {
+    qa.resize(static_cast<size_t>(h * pk.a_size()));
+    kt.resize(static_cast<size_t>(h * pk.t_size()));
+    vn.resize(static_cast<size_t>(h * pk.n_size()));
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "biased attention: out of memory for the packed heads");
+  }
+  pack_heads(ctx, h, [&](int64_t head) {
+    pack_a(pk, s.q, head, scale, qa.data() + head * pk.a_size());
+    pack_t(pk, s.k, head, kt.data() + head * pk.t_size());
+    pack_n(pk, s.v, head, vn.data() + head * pk.n_size());
+  });
+  TaskFlags flags;
+  run_tasks(ctx, nqb * h, [&](int64_t task) {
+    if (flags.oom || flags.aborted || flags.failed) return;
+    if (ctx.cancelled()) {
+      flags.aborted = true;
+      return;
+    }
+    const int64_t qb = task / h, head = task % h;
+    const int64_t i0 = qb * bq, rows = std::min(bq, n - i0), c0 = head * dh;
+    std::vector<float> sbuf, pa, m, l, alpha;
+    try {
+      sbuf.resize(static_cast<size_t>(bq * bk));
+      pa.resize(static_cast<size_t>((bq + pk.mr) * (bk + pk.mr)));
+      m.assign(static_cast<size_t>(rows), kNegInf);
+      l.assign(static_cast<size_t>(rows), 0.0f);
+      alpha.resize(static_cast<size_t>(rows));
+    } catch (const std::bad_alloc&) {
+      flags.oom = true;
+      return;
+    }
+    const float* a_q = qa.data() + head * pk.a_size() + i0 * dh;
+    const float* k_h = kt.data() + head * pk.t_size();
+    const float* v_h = vn.data() + head * pk.n_size();
+    float* o = s.o + i0 * d + c0;  // rows x dh accumulator, ld = D
+    for (int64_t rr = 0; rr < rows; ++rr) std::fill(o + rr * d, o + rr * d + dh, 0.0f);
+    for (int64_t kb = 0; kb < nkb; ++kb) {
+      const int64_t j0 = kb * bk, cols = std::min(bk, n - j0);
+      tile_mm(pk, a_q, pk.mr * dh, k_h + j0 * dh, pk.nr * dh, dh, sbuf.data(), cols, rows, cols, false);
+      const Tile t{i0, rows, j0, cols, cols, n, a.relevance, a.mask, static_cast<float>(a.bias_weight), a.self_loops};
+      fwd_tile(ctx.isa, t, sbuf.data(), m.data(), l.data(), alpha.data());
+      for (int64_t rr = 0; rr < rows; ++rr) {
+        if (alpha[rr] != 1.0f) {
+          float* orow = o + rr * d;
+          for (int64_t c = 0; c < dh; ++c) orow[c] *= alpha[rr];
+        }
+      }
+      pack_tile(pk, sbuf.data(), rows, cols, cols, 1.0f, pa.data());
+      tile_mm(pk, pa.data(), pk.mr * cols, v_h + j0 * pk.nr, n * pk.nr, cols, o, d, rows, dh, true);
+    }
+    for (int64_t rr = 0; rr < rows; ++rr) {
+      // l >= 1 on every row with a connected entry (the max term contributes exp(0)).
+      const float inv = l[rr] > 0 ? 1.0f / l[rr] : 0.0f;
+      float* orow = o + rr * d;
+      for (int64_t c = 0; c < dh; ++c) orow[c] *= inv;
+      s.lse[head * n + i0 + rr] = m[rr] + std::log(l[rr]);
+    }
+  });
+  VLK_RETURN_IF_ERROR(flags.result());
+  for (int64_t i = 0; i < h * n; ++i) {
+    if (!std::isfinite(s.lse[i])) {
+      return Status(Code::kNonFinite, "biased attention: head " + std::to_string(i / n) + ", row " +
+                                          std::to_string(i % n) +
+                                          ": the scores overflow float (inputs too large for fp32 attention)");
+    }
+  }
+  if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
+
+  // A = O Wo^T + bo into y, then Y = LayerNorm(X + A).
+  for (int64_t i = 0; i < n; ++i) std::memcpy(y + i * d, a.bo, static_cast<size_t>(d) * sizeof(float));
+  VLK_RETURN_IF_ERROR(mm(false, true, n, d, d, 1.0f, s.o, d, a.wo, d, 1.0f, y, d, ctx));
+  for (int64_t i = 0; i < n; ++i) {
+    float* yr = y + i * d;
+    const float* xr = a.x + i * d;
+    float* xh = s.xhat + i * d;
+    double mean = 0;
+    for (int64_t c = 0; c < d; ++c) {
+      yr[c] = xr[c] + yr[c];
+      mean += yr[c];
+    }
+    mean /= static_cast<double>(d);
+    double var = 0;
+    for (int64_t c = 0; c < d; ++c) var += (yr[c] - mean) * (yr[c] - mean);
+    var /= static_cast<double>(d);
+    const double rstd = 1.0 / std::sqrt(var + a.eps);
+    s.rstd[i] = static_cast<float>(rstd);
+    for (int64_t c = 0; c < d; ++c) {
+      const double xv = (yr[c] - mean) * rstd;
+      xh[c] = static_cast<float>(xv);
+      yr[c] = static_cast<float>(a.gamma[c] * xv + a.beta[c]);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status biased_attention(const BiasedAttentionArgs& a, float* y, BiasedAttentionSaved* saved, const Context& ctx) {
+  if (y == nullptr) return Status(Code::kInvalidArg, "biased attention: null output");
+  VLK_RETURN_IF_ERROR(validate(a));
+  if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
+  const int64_t n = a.n, d = a.d;
+  std::vector<float> tmp;
+  BiasedAttentionSaved s;
+  if (saved != nullptr) s = *saved;
+  try {
+    const size_t nd = static_cast<size_t>(n * d);
+    size_t need = 0;
+    need += s.q == nullptr ? nd : 0;
+    need += s.k == nullptr ? nd : 0;
+    need += s.v == nullptr ? nd : 0;
+    need += s.o == nullptr ? nd : 0;
+    need += s.xhat == nullptr ? nd : 0;
+    need += s.lse == nullptr ? static_cast<size_t>(a.heads * n) : 0;
+    need += s.rstd == nullptr ? static_cast<size_t>(n) : 0;
+    tmp.resize(need);
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "biased attention: out of memory for the projections");
+  }
+  float* p = tmp.data();
+  auto take = [&](float*& slot, int64_t count) {
+    if (slot == nullptr) {
+      slot = p;
+      p += count;
+    }
+  };
+  take(s.q, n * d);
+  take(s.k, n * d);
+  take(s.v, n * d);
+  take(s.o, n * d);
+  take(s.xhat, n * d);
+  take(s.lse, a.heads * n);
+  take(s.rstd, n);
+  return forward_impl(a, y, s, ctx);
+}
+
+Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAttentionSaved* saved, const float* dy,
+                                 BiasedAttentionGrads* grads, const Context& ctx) {
+  if (grads == nullptr || dy == nullptr) return Status(Code::kInvalidArg, "biased attention backward: null dY or gradients");
+  BiasedAttentionGrads& g = *grads;
+  if (g.dx == nullptr || g.dwq == nullptr || g.dwk == nullptr || g.dwv == nullptr || g.dwo == nullptr ||
+      g.dbq == nullptr || g.dbk == nullptr || g.dbv == nullptr || g.dbo == nullptr || g.dgamma == nullptr ||
+      g.dbeta == nullptr || g.drelevance == nullptr) {
+    return Status(Code::kInvalidArg, "biased attention backward: every gradient buffer is required");
+  }
+  VLK_RETURN_IF_ERROR(validate(a));
+  const int64_t n = a.n, d = a.d, h = a.heads, dh = d / h;
+  VLK_RETURN_IF_ERROR(check_finite("dOutput", dy, n, d));
+  if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
+  const size_t nd = static_cast<size_t>(n * d);
+  std::vector<float> fwd, work;
+  std::vector<double> delta64;
+  BiasedAttentionSaved s;
+  try {
+    if (saved == nullptr) {
+      fwd.resize(6 * nd + static_cast<size_t>(h * n + n));
+      s.q = fwd.data();
+      s.k = s.q + nd;
+      s.v = s.k + nd;
+      s.o = s.v + nd;
+      s.xhat = s.o + nd;
+      float* y = s.xhat + nd;
+      s.lse = y + nd;
+      s.rstd = s.lse + h * n;
+      VLK_RETURN_IF_ERROR(forward_impl(a, y, s, ctx));
+    } else {
+      s = *saved;
+      if (s.q == nullptr || s.k == nullptr || s.v == nullptr || s.o == nullptr || s.lse == nullptr ||
+          s.xhat == nullptr || s.rstd == nullptr) {
+        return Status(Code::kInvalidArg, "biased attention backward: saved tensors incomplete");
+      }
+      VLK_RETURN_IF_ERROR(check_finite("saved.lse", s.lse, h, n));
+    }
+    work.resize(4 * nd + static_cast<size_t>(h * n));  // dO, dQ, dK, dV, Delta
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "biased attention backward: out of memory for the work buffers");
+  }
+  float* d_o = work.data();
+  float* dq = d_o + nd;
+  float* dk = dq + nd;
+  float* dv = dk + nd;
+  float* delta = dv + nd;
+
+  // LayerNorm: dZ = rstd (g - mean(g) - xhat mean(g xhat)), g = dY gamma; dZ goes to dx (residual).
+  float* dz = g.dx;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* dyr = dy + i * d;
+    const float* xh = s.xhat + i * d;
+    double mg = 0, mgx = 0;
+    for (int64_t c = 0; c < d; ++c) {
+      const double gc = double(dyr[c]) * a.gamma[c];
+      mg += gc;
+      mgx += gc * xh[c];
+    }
+    mg /= static_cast<double>(d);
+    mgx /= static_cast<double>(d);
+    const double r = s.rstd[i];
+    for (int64_t c = 0; c < d; ++c) {
+      dz[i * d + c] = static_cast<float>(r * (double(dyr[c]) * a.gamma[c] - mg - double(xh[c]) * mgx));
+    }
+  }
+  {
+    std::vector<double> gs(static_cast<size_t>(d), 0.0), bs(static_cast<size_t>(d), 0.0);
+    for (int64_t i = 0; i < n; ++i) {
+      for (int64_t c = 0; c < d; ++c) {
+        gs[c] += double(dy[i * d + c]) * s.xhat[i * d + c];
+        bs[c] += dy[i * d + c];
+      }
+    }
+    for (int64_t c = 0; c < d; ++c) {
+      g.dgamma[c] = static_cast<float>(gs[c]);
+      g.dbeta[c] = static_cast<float>(bs[c]);
+    }
+  }
+  // Output projection: dWo = dZ^T O, dbo = colsum dZ, dO = dZ Wo.
+  column_sums(dz, n, d, g.dbo);
+  VLK_RETURN_IF_ERROR(mm(true, false, d, d, n, 1.0f, dz, d, s.o, d, 0.0f, g.dwo, d, ctx));
+  VLK_RETURN_IF_ERROR(mm(false, false, n, d, d, 1.0f, dz, d, a.wo, d, 0.0f, d_o, d, ctx));
+  for (int64_t head = 0; head < h; ++head) {
+    for (int64_t i = 0; i < n; ++i) {
+      double acc = 0;
+      const float* x1 = d_o + i * d + head * dh;
+      const float* x2 = s.o + i * d + head * dh;
+      for (int64_t c = 0; c < dh; ++c) acc += double(x1[c]) * x2[c];
+      delta[head * n + i] = static_cast<float>(acc);
+    }
+  }
+  std::fill(dq, dq + 3 * nd, 0.0f);
+  if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
+
+  const Packing pk = make_packing(a, ctx.isa);
+  const int64_t bq = std::min((a.block_q + pk.mr - 1) / pk.mr * pk.mr, pk.npa);
+  const int64_t bk = std::min((a.block_k + pk.nr - 1) / pk.nr * pk.nr, pk.npb);
+  const int64_t nqb = (n + bq - 1) / bq, nkb = (n + bk - 1) / bk;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
+  const float wf = static_cast<float>(a.bias_weight);
+  std::vector<double> dw_rows;
+  std::vector<float> qa, doa, kt, vt, kn, qn, don;
+  try {
+    dw_rows.assign(static_cast<size_t>(n), 0.0);
+    qa.resize(static_cast<size_t>(h * pk.a_size()));
+    doa.resize(static_cast<size_t>(h * pk.a_size()));
+    kt.resize(static_cast<size_t>(h * pk.t_size()));
+    vt.resize(static_cast<size_t>(h * pk.t_size()));
+    kn.resize(static_cast<size_t>(h * pk.n_size()));
+    qn.resize(static_cast<size_t>(h * pk.n_size()));
+    don.resize(static_cast<size_t>(h * pk.n_size()));
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "biased attention backward: out of memory for the packed heads");
+  }
+  pack_heads(ctx, h, [&](int64_t head) {
+    pack_a(pk, s.q, head, scale, qa.data() + head * pk.a_size());
+    pack_a(pk, d_o, head, 1.0f, doa.data() + head * pk.a_size());
+    pack_t(pk, s.k, head, kt.data() + head * pk.t_size());
+    pack_t(pk, s.v, head, vt.data() + head * pk.t_size());
+    pack_n(pk, s.k, head, kn.data() + head * pk.n_size());
+    pack_n(pk, s.q, head, qn.data() + head * pk.n_size());
+    pack_n(pk, d_o, head, don.data() + head * pk.n_size());
+  });
+  const size_t tile_floats = static_cast<size_t>(bq * bk);
+  const size_t pack_floats = static_cast<size_t>((bq + pk.mr) * (bk + pk.mr));
+  // P and dS of tile (i0, j0) of one head, into sb (P) and pb (dS), row stride cols.
+  auto tile_grads = [&](int64_t head, int64_t i0, int64_t rows, int64_t j0, int64_t cols, float* sb, float* pb) {
+    tile_mm(pk, qa.data() + head * pk.a_size() + i0 * dh, pk.mr * dh, kt.data() + head * pk.t_size() + j0 * dh,
+            pk.nr * dh, dh, sb, cols, rows, cols, false);
+    tile_mm(pk, doa.data() + head * pk.a_size() + i0 * dh, pk.mr * dh, vt.data() + head * pk.t_size() + j0 * dh,
+            pk.nr * dh, dh, pb, cols, rows, cols, false);
+    const Tile t{i0, rows, j0, cols, cols, n, a.relevance, a.mask, wf, a.self_loops};
+    bwd_tile(ctx.isa, t, sb, pb, s.lse + head * n, delta + head * n);
+  };
+  TaskFlags flags;
+  // Pass 1: one task per query block, heads in order: dQ rows and G = sum_h dS_h rows (into dR).
+  run_tasks(ctx, nqb, [&](int64_t qb) {
+    if (flags.oom || flags.aborted || flags.failed) return;
+    if (ctx.cancelled()) {
+      flags.aborted = true;
+      return;
+    }
+    const int64_t i0 = qb * bq, rows = std::min(bq, n - i0);
+    std::vector<float> sb, pb, pa;
+    try {
+      sb.resize(tile_floats);
+      pb.resize(tile_floats);
+      pa.resize(pack_floats);
+    } catch (const std::bad_alloc&) {
+      flags.oom = true;
+      return;
+    }
+    float* grow = g.drelevance + i0 * n;
+    std::fill(grow, grow + rows * n, 0.0f);
+    for (int64_t head = 0; head < h; ++head) {
+      const int64_t c0 = head * dh;
+      for (int64_t kb = 0; kb < nkb; ++kb) {
+        const int64_t j0 = kb * bk, cols = std::min(bk, n - j0);
+        tile_grads(head, i0, rows, j0, cols, sb.data(), pb.data());
+        for (int64_t rr = 0; rr < rows; ++rr) {
+          float* gr = grow + rr * n + j0;
+          const float* ds = pb.data() + rr * cols;
+          for (int64_t c = 0; c < cols; ++c) gr[c] += ds[c];
+        }
+        // dQ_i += scale dS K_j.
+        pack_tile(pk, pb.data(), rows, cols, cols, scale, pa.data());
+        tile_mm(pk, pa.data(), pk.mr * cols, kn.data() + head * pk.n_size() + j0 * pk.nr, n * pk.nr, cols,
+                dq + i0 * d + c0, d, rows, dh, true);
+      }
+    }
+    for (int64_t rr = 0; rr < rows; ++rr) {
+      const int64_t i = i0 + rr;
+      float* gr = grow + rr * n;
+      const float* rrow = a.relevance + i * n;
+      double acc = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        acc += double(gr[j]) * rrow[j];  // G is 0 where not connected
+        gr[j] *= wf;
+      }
+      dw_rows[i] = acc;
+    }
+  });
+  VLK_RETURN_IF_ERROR(flags.result());
+  // Pass 2: one task per (head, key block): dK and dV rows.
+  run_tasks(ctx, h * nkb, [&](int64_t task) {
+    if (flags.oom || flags.aborted || flags.failed) return;
+    if (ctx.cancelled()) {
+      flags.aborted = true;
+      return;
+    }
+    const int64_t head = task / nkb, kb = task % nkb, c0 = head * dh;
+    const int64_t j0 = kb * bk, cols = std::min(bk, n - j0);
+    std::vector<float> sb, pb, pa;
+    try {
+      sb.resize(tile_floats);
+      pb.resize(tile_floats);
+      pa.resize(pack_floats);
+    } catch (const std::bad_alloc&) {
+      flags.oom = true;
+      return;
+    }
+    for (int64_t qb = 0; qb < nqb; ++qb) {
+      const int64_t i0 = qb * bq, rows = std::min(bq, n - i0);
+      tile_grads(head, i0, rows, j0, cols, sb.data(), pb.data());
+      // dV_j += P^T dO_i, dK_j += scale dS^T Q_i.
+      pack_tile_t(pk, sb.data(), rows, cols, cols, 1.0f, pa.data());
+      tile_mm(pk, pa.data(), pk.mr * rows, don.data() + head * pk.n_size() + i0 * pk.nr, n * pk.nr, rows,
+              dv + j0 * d + c0, d, cols, dh, true);
+      pack_tile_t(pk, pb.data(), rows, cols, cols, scale, pa.data());
+      tile_mm(pk, pa.data(), pk.mr * rows, qn.data() + head * pk.n_size() + i0 * pk.nr, n * pk.nr, rows,
+              dk + j0 * d + c0, d, cols, dh, true);
+    }
+  });
+  VLK_RETURN_IF_ERROR(flags.result());
+  {
+    double dw = 0;
+    for (int64_t i = 0; i < n; ++i) dw += dw_rows[i];
+    g.dbias_weight = dw;
+  }
+  if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
+  // Input projections: dW = dP^T X, db = colsum dP, dX += dQ Wq + dK Wk + dV Wv.
+  column_sums(dq, n, d, g.dbq);
+  column_sums(dk, n, d, g.dbk);
+  column_sums(dv, n, d, g.dbv);
+  VLK_RETURN_IF_ERROR(mm(true, false, d, d, n, 1.0f, dq, d, a.x, d, 0.0f, g.dwq, d, ctx));
+  VLK_RETURN_IF_ERROR(mm(true, false, d, d, n, 1.0f, dk, d, a.x, d, 0.0f, g.dwk, d, ctx));
+  VLK_RETURN_IF_ERROR(mm(true, false, d, d, n, 1.0f, dv, d, a.x, d, 0.0f, g.dwv, d, ctx));
+  VLK_RETURN_IF_ERROR(mm(false, false, n, d, d, 1.0f, dq, d, a.wq, d, 1.0f, g.dx, d, ctx));
+  VLK_RETURN_IF_ERROR(mm(false, false, n, d, d, 1.0f, dk, d, a.wk, d, 1.0f, g.dx, d, ctx));
+  VLK_RETURN_IF_ERROR(mm(false, false, n, d, d, 1.0f, dv, d, a.wv, d, 1.0f, g.dx, d, ctx));
+  if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
+  return Status::Ok();
+}
+
+}  // namespace core
+}  // namespace vlk
