@@ -68,7 +68,7 @@ Status gcn(const GcnArgs& a, float* output, float* hidden, const Context& ctx) {
     const float slope = static_cast<float>(a.slope);
     for_rows(n, ctx, [&](int64_t i) {
       float* y = output + i * dout;
-      for (int64_t o = 0; o < dout; ++o) y[o] = y[o] > 0 ? y[o] : y[o] * slope;
+      for (int64_t o = 0; o < dout; ++o) y[o] *= y[o] > 0 ? 1.0f : slope;  // a select, not a branch
     });
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "gcn: out of memory");
@@ -103,7 +103,7 @@ Status gcn_backward(const GcnArgs& a, const float* grad_output, const float* out
     for_rows(n, ctx, [&](int64_t i) {
       for (int64_t o = 0; o < dout; ++o) {
         const int64_t e = i * dout + o;
-        dp[e] = p[e] > 0 ? grad_output[e] : grad_output[e] * slope;
+        dp[e] = grad_output[e] * (p[e] > 0 ? 1.0f : slope);
       }
     });
     if (g.bias != nullptr) {  // column sums in float64, rows in order; column chunks on the pool
