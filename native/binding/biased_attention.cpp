@@ -3,89 +3,39 @@
 // beta (d), relevance (n*n); a Uint8Array mask (n*n); numbers biasWeight, eps; booleans selfLoops,
 // save (forward: return the saved tensors); threads?. The backward adds dOutput (n*d) and an
 // optional saved object { q, k, v, o, xhat (n*d), lse (heads*n), rstd (n) }. Every array's type and
-// length is checked here; outputs are V8-allocated before the job runs.
+// length is checked here; outputs are V8-allocated before the job runs. A flat-spec call
+// (common/spec_call.hpp): the forward resolves with { output, saved?: { q, k, v, o, lse, xhat, rstd } },
+// the backward with { x, wq, wk, wv, wo, bq, bk, bv, bo, gamma, beta, relevance, biasWeight }.
 #include "biased_attention.hpp"
 
 #include <memory>
-#include <new>
 #include <string>
-#include <utility>
-#include <vector>
 
-#include "common/args.hpp"
-#include "common/async_job.hpp"
-#include "common/cancel_token.hpp"
-#include "common/errors.hpp"
-#include "common/thread_pool.hpp"
+#include "common/spec_call.hpp"
 #include "graph/biased_attention.hpp"
-#include "isa/isa.hpp"
 
 namespace vlk {
 namespace binding {
 
 namespace {
 
-struct AttnCall;
-
-struct Out {
-  std::string name;  // result key ("output", "q" under saved, "wq" ...)
-  Napi::Float32Array array;
-  float** (*slot)(AttnCall&);  // where the core pointer goes (re-resolved after the call moves)
-};
-
-struct AttnCall {
+struct AttnState {
   core::BiasedAttentionArgs args;
   core::BiasedAttentionSaved saved;
   core::BiasedAttentionGrads grads;
-  bool backward = false;
   bool has_saved = false;  // backward: saved tensors given; forward: saved tensors returned
   const float* dy = nullptr;
   float* y = nullptr;
-  std::vector<Napi::Object> keep;
-  std::vector<Out> outs;
-  int threads = 1;
 };
 
-Status ReadFloats(Napi::Object spec, const char* name, const char* label, int64_t n, AttnCall* call, const float** out) {
-  Napi::Value v = spec.Get(name);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    return Status(Code::kType, std::string(label) + ": expected a Float32Array, got " + Describe(v));
-  }
-  Napi::Float32Array a = v.As<Napi::Float32Array>();
-  if (static_cast<int64_t>(a.ElementLength()) != n) {
-    return Status(Code::kShape, std::string(label) + ": length " + std::to_string(a.ElementLength()) + ", expected " +
-                                    std::to_string(n));
-  }
-  if (n > 0 && a.Data() == nullptr) return Status(Code::kInvalidArg, std::string(label) + ": detached buffer");
-  call->keep.push_back(a);
-  *out = a.Data();
-  return Status::Ok();
-}
+constexpr const char* kSavedNames[] = {"q", "k", "v", "o", "lse", "xhat", "rstd"};
 
-Status ReadNumber(Napi::Object spec, const char* name, double* out) {
-  Napi::Value v = spec.Get(name);
-  if (!v.IsNumber()) return Status(Code::kType, std::string(name) + ": expected a number, got " + Describe(v));
-  *out = v.As<Napi::Number>().DoubleValue();
-  return Status::Ok();
-}
-
-Status AddOut(Napi::Env env, AttnCall* call, const char* name, int64_t n, float** (*slot)(AttnCall&)) {
-  try {
-    call->outs.push_back(Out{name, Napi::Float32Array::New(env, static_cast<size_t>(n)), slot});
-  } catch (const Napi::Error&) {
-    return Status(Code::kOutOfMemory, std::string("biasedAttention: could not allocate ") + name);
-  }
-  return Status::Ok();
-}
-
-Status Parse(Napi::Env env, Napi::Value value, bool backward, AttnCall* call) {
+Status Parse(Napi::Env env, Napi::Object spec, bool backward, SpecCall* call) {
   const char* op = backward ? "biasedAttentionBackward" : "biasedAttention";
-  if (!IsObject(value)) return Status(Code::kType, std::string(op) + ": expected a spec object, got " + Describe(value));
-  Napi::Object spec = value.As<Napi::Object>();
-  core::BiasedAttentionArgs& a = call->args;
-  call->backward = backward;
-  VLK_RETURN_IF_ERROR(ReadSize(spec.Get("n"), "n", &a.n));
-  VLK_RETURN_IF_ERROR(ReadSize(spec.Get("d"), "d", &a.d));
+  auto st = std::make_shared<AttnState>();
+  core::BiasedAttentionArgs& a = st->args;
+  VLK_RETURN_IF_ERROR(SpecSize(spec, "n", &a.n));
+  VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a.d));
   VLK_RETURN_IF_ERROR(ReadSize(spec.Get("heads"), "options.heads", &a.heads));
   VLK_RETURN_IF_ERROR(ReadSize(spec.Get("blockQuery"), "options.blockQuery", &a.block_q));
   VLK_RETURN_IF_ERROR(ReadSize(spec.Get("blockKey"), "options.blockKey", &a.block_k));
@@ -93,187 +43,110 @@ Status Parse(Napi::Env env, Napi::Value value, bool backward, AttnCall* call) {
   if (n > (int64_t{1} << 26) || d > (int64_t{1} << 26)) {
     return Status(Code::kShape, std::string(op) + ": n = " + std::to_string(n) + ", D = " + std::to_string(d) + " too large");
   }
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "x", "x", n * d, call, &a.x));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "wq", "wq", d * d, call, &a.wq));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "wk", "wk", d * d, call, &a.wk));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "wv", "wv", d * d, call, &a.wv));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "wo", "wo", d * d, call, &a.wo));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "bq", "bq", d, call, &a.bq));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "bk", "bk", d, call, &a.bk));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "bv", "bv", d, call, &a.bv));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "bo", "bo", d, call, &a.bo));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "gamma", "gamma", d, call, &a.gamma));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "beta", "beta", d, call, &a.beta));
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "relevance", "relevance", n * n, call, &a.relevance));
-  {
-    Napi::Value m = spec.Get("mask");
-    if (!m.IsTypedArray() || m.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-      return Status(Code::kType, "mask: expected a Uint8Array, got " + Describe(m));
-    }
-    Napi::Uint8Array mu = m.As<Napi::Uint8Array>();
-    if (static_cast<int64_t>(mu.ElementLength()) != n * n) {
-      return Status(Code::kShape, "mask: length " + std::to_string(mu.ElementLength()) + ", expected n * n = " +
-                                      std::to_string(n * n));
-    }
-    if (n > 0 && mu.Data() == nullptr) return Status(Code::kInvalidArg, "mask: detached buffer");
-    call->keep.push_back(mu);
-    a.mask = mu.Data();
-  }
-  VLK_RETURN_IF_ERROR(ReadNumber(spec, "biasWeight", &a.bias_weight));
-  VLK_RETURN_IF_ERROR(ReadNumber(spec, "eps", &a.eps));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", n * d, false, call, &a.x));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wq", d * d, false, call, &a.wq));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wk", d * d, false, call, &a.wk));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wv", d * d, false, call, &a.wv));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wo", d * d, false, call, &a.wo));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "bq", d, false, call, &a.bq));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "bk", d, false, call, &a.bk));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "bv", d, false, call, &a.bv));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "bo", d, false, call, &a.bo));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "gamma", d, false, call, &a.gamma));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "beta", d, false, call, &a.beta));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "relevance", n * n, false, call, &a.relevance));
+  VLK_RETURN_IF_ERROR(SpecU8(spec, "mask", SpecLen("n * n = ", n * n), false, call, &a.mask));
+  VLK_RETURN_IF_ERROR(SpecNumber(spec, "biasWeight", &a.bias_weight));
+  VLK_RETURN_IF_ERROR(SpecNumber(spec, "eps", &a.eps));
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("selfLoops"), "options.selfLoops", true, &a.self_loops));
-  VLK_RETURN_IF_ERROR(ReadThreads(spec.Get("threads"), &call->threads));
+  VLK_RETURN_IF_ERROR(SpecThreads(spec, call));
   const int64_t hn = a.heads * n;
-  core::BiasedAttentionSaved& s = call->saved;
+  core::BiasedAttentionSaved& s = st->saved;
+  // Output arrays: one allocation-failure message for both directions.
+  auto out = [&](const char* name, int64_t count, float** p) {
+    return SpecOutF32(env, name, count, call, p, (std::string("biasedAttention: could not allocate ") + name).c_str());
+  };
   if (!backward) {
     bool save = true;
     VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("save"), "save", true, &save));
-    call->has_saved = save;
-    VLK_RETURN_IF_ERROR(AddOut(env, call, "output", n * d, [](AttnCall& c) { return &c.y; }));
+    st->has_saved = save;
+    VLK_RETURN_IF_ERROR(out("output", n * d, &st->y));
     if (save) {
-      VLK_RETURN_IF_ERROR(AddOut(env, call, "q", n * d, [](AttnCall& c) { return &c.saved.q; }));
-      VLK_RETURN_IF_ERROR(AddOut(env, call, "k", n * d, [](AttnCall& c) { return &c.saved.k; }));
-      VLK_RETURN_IF_ERROR(AddOut(env, call, "v", n * d, [](AttnCall& c) { return &c.saved.v; }));
-      VLK_RETURN_IF_ERROR(AddOut(env, call, "o", n * d, [](AttnCall& c) { return &c.saved.o; }));
-      VLK_RETURN_IF_ERROR(AddOut(env, call, "lse", hn, [](AttnCall& c) { return &c.saved.lse; }));
-      VLK_RETURN_IF_ERROR(AddOut(env, call, "xhat", n * d, [](AttnCall& c) { return &c.saved.xhat; }));
-      VLK_RETURN_IF_ERROR(AddOut(env, call, "rstd", n, [](AttnCall& c) { return &c.saved.rstd; }));
+      VLK_RETURN_IF_ERROR(out("q", n * d, &s.q));
+      VLK_RETURN_IF_ERROR(out("k", n * d, &s.k));
+      VLK_RETURN_IF_ERROR(out("v", n * d, &s.v));
+      VLK_RETURN_IF_ERROR(out("o", n * d, &s.o));
+      VLK_RETURN_IF_ERROR(out("lse", hn, &s.lse));
+      VLK_RETURN_IF_ERROR(out("xhat", n * d, &s.xhat));
+      VLK_RETURN_IF_ERROR(out("rstd", n, &s.rstd));
     }
+    call->run = [st](const Context& ctx) {
+      return core::biased_attention(st->args, st->y, st->has_saved ? &st->saved : nullptr, ctx);
+    };
+    // { output, saved: { q, k, v, o, lse, xhat, rstd } }
+    call->finish = [save](Napi::Env env, Napi::Object flat) -> Napi::Value {
+      Napi::Object r = Napi::Object::New(env);
+      r.Set("output", flat.Get("output"));
+      if (save) {
+        Napi::Object saved = Napi::Object::New(env);
+        for (const char* name : kSavedNames) saved.Set(name, flat.Get(name));
+        r.Set("saved", saved);
+      }
+      return r;
+    };
     return Status::Ok();
   }
-  VLK_RETURN_IF_ERROR(ReadFloats(spec, "dOutput", "dOutput", n * d, call, &call->dy));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "dOutput", n * d, false, call, &st->dy));
   Napi::Value sv = spec.Get("saved");
   if (!sv.IsUndefined()) {
     if (!IsObject(sv)) return Status(Code::kType, "options.saved: expected the forward's saved object, got " + Describe(sv));
     Napi::Object so = sv.As<Napi::Object>();
-    const float* p = nullptr;
-    VLK_RETURN_IF_ERROR(ReadFloats(so, "q", "options.saved.q", n * d, call, &p));
-    s.q = const_cast<float*>(p);
-    VLK_RETURN_IF_ERROR(ReadFloats(so, "k", "options.saved.k", n * d, call, &p));
-    s.k = const_cast<float*>(p);
-    VLK_RETURN_IF_ERROR(ReadFloats(so, "v", "options.saved.v", n * d, call, &p));
-    s.v = const_cast<float*>(p);
-    VLK_RETURN_IF_ERROR(ReadFloats(so, "o", "options.saved.o", n * d, call, &p));
-    s.o = const_cast<float*>(p);
-    VLK_RETURN_IF_ERROR(ReadFloats(so, "lse", "options.saved.lse", hn, call, &p));
-    s.lse = const_cast<float*>(p);
-    VLK_RETURN_IF_ERROR(ReadFloats(so, "xhat", "options.saved.xhat", n * d, call, &p));
-    s.xhat = const_cast<float*>(p);
-    VLK_RETURN_IF_ERROR(ReadFloats(so, "rstd", "options.saved.rstd", n, call, &p));
-    s.rstd = const_cast<float*>(p);
-    call->has_saved = true;
+    float** const slots[] = {&s.q, &s.k, &s.v, &s.o, &s.lse, &s.xhat, &s.rstd};
+    const int64_t lengths[] = {n * d, n * d, n * d, n * d, hn, n * d, n};
+    for (size_t i = 0; i < 7; ++i) {
+      const float* p = nullptr;
+      VLK_RETURN_IF_ERROR(SpecF32Value(so.Get(kSavedNames[i]), std::string("options.saved.") + kSavedNames[i],
+                                       lengths[i], false, call, &p));
+      *slots[i] = const_cast<float*>(p);
+    }
+    st->has_saved = true;
   }
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "x", n * d, [](AttnCall& c) { return &c.grads.dx; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "wq", d * d, [](AttnCall& c) { return &c.grads.dwq; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "wk", d * d, [](AttnCall& c) { return &c.grads.dwk; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "wv", d * d, [](AttnCall& c) { return &c.grads.dwv; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "wo", d * d, [](AttnCall& c) { return &c.grads.dwo; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "bq", d, [](AttnCall& c) { return &c.grads.dbq; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "bk", d, [](AttnCall& c) { return &c.grads.dbk; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "bv", d, [](AttnCall& c) { return &c.grads.dbv; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "bo", d, [](AttnCall& c) { return &c.grads.dbo; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "gamma", d, [](AttnCall& c) { return &c.grads.dgamma; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "beta", d, [](AttnCall& c) { return &c.grads.dbeta; }));
-  VLK_RETURN_IF_ERROR(AddOut(env, call, "relevance", n * n, [](AttnCall& c) { return &c.grads.drelevance; }));
+  core::BiasedAttentionGrads& g = st->grads;
+  VLK_RETURN_IF_ERROR(out("x", n * d, &g.dx));
+  VLK_RETURN_IF_ERROR(out("wq", d * d, &g.dwq));
+  VLK_RETURN_IF_ERROR(out("wk", d * d, &g.dwk));
+  VLK_RETURN_IF_ERROR(out("wv", d * d, &g.dwv));
+  VLK_RETURN_IF_ERROR(out("wo", d * d, &g.dwo));
+  VLK_RETURN_IF_ERROR(out("bq", d, &g.dbq));
+  VLK_RETURN_IF_ERROR(out("bk", d, &g.dbk));
+  VLK_RETURN_IF_ERROR(out("bv", d, &g.dbv));
+  VLK_RETURN_IF_ERROR(out("bo", d, &g.dbo));
+  VLK_RETURN_IF_ERROR(out("gamma", d, &g.dgamma));
+  VLK_RETURN_IF_ERROR(out("beta", d, &g.dbeta));
+  VLK_RETURN_IF_ERROR(out("relevance", n * n, &g.drelevance));
+  call->run = [st](const Context& ctx) {
+    return core::biased_attention_backward(st->args, st->has_saved ? &st->saved : nullptr, st->dy, &st->grads, ctx);
+  };
+  call->tail.emplace_back("biasWeight", [st](Napi::Env env) { return Napi::Number::New(env, st->grads.dbias_weight); });
   return Status::Ok();
 }
 
-// Points the core outputs at the arrays' memory.
-void Bind(AttnCall* call) {
-  for (Out& o : call->outs) *o.slot(*call) = o.array.IsEmpty() ? nullptr : o.array.Data();
-}
-
-Status Run(AttnCall& call, const Context& ctx) {
-  if (call.backward) {
-    return core::biased_attention_backward(call.args, call.has_saved ? &call.saved : nullptr, call.dy, &call.grads, ctx);
-  }
-  return core::biased_attention(call.args, call.y, call.has_saved ? &call.saved : nullptr, ctx);
-}
-
-// values[i] is outs[i]'s array.
-Napi::Object MakeResult(Napi::Env env, const AttnCall& call, const std::vector<Napi::Value>& values) {
-  Napi::Object r = Napi::Object::New(env);
-  if (call.backward) {
-    for (size_t i = 0; i < call.outs.size(); ++i) r.Set(call.outs[i].name, values[i]);
-    r.Set("biasWeight", call.grads.dbias_weight);
-    return r;
-  }
-  r.Set("output", values[0]);
-  if (call.has_saved) {
-    Napi::Object s = Napi::Object::New(env);
-    for (size_t i = 1; i < call.outs.size(); ++i) s.Set(call.outs[i].name, values[i]);
-    r.Set("saved", s);
-  }
-  return r;
-}
-
-class AttnJob final : public AsyncJob {
- public:
-  AttnJob(Napi::Env env, std::shared_ptr<CancelFlag> cancel, AttnCall call, Isa isa)
-      : AsyncJob(env, std::move(cancel)), call_(std::move(call)), isa_(isa) {
-    for (auto& k : call_.keep) Keep(k);
-    call_.keep.clear();
-    Bind(&call_);
-    for (Out& o : call_.outs) {
-      slots_.push_back(Keep(o.array));
-      o.array = Napi::Float32Array();
-    }
-  }
-
- protected:
-  Status Execute(const CancelFlag& cancel) override { return Run(call_, MakeContext(call_.threads, isa_, &cancel)); }
-  Napi::Value Result(Napi::Env env) override {
-    std::vector<Napi::Value> values;
-    for (size_t s : slots_) values.push_back(Kept(s));
-    return MakeResult(env, call_, values);
-  }
-
- private:
-  AttnCall call_;
-  Isa isa_;
-  std::vector<size_t> slots_;
-};
-
-Napi::Value SyncCall(const Napi::CallbackInfo& info, bool backward) {
-  Napi::Env env = info.Env();
-  AttnCall call;
-  Status st = Parse(env, info[0], backward, &call);
-  Isa isa = Isa::kScalar;
-  if (st.ok()) st = active_isa(&isa);
-  if (!st.ok()) ThrowStatus(env, st);
-  Bind(&call);
-  st = Run(call, MakeContext(call.threads, isa, nullptr));
-  if (!st.ok()) ThrowStatus(env, st);
-  std::vector<Napi::Value> values;
-  for (Out& o : call.outs) values.push_back(o.array);
-  return MakeResult(env, call, values);
-}
-
-Napi::Value AsyncCall(const Napi::CallbackInfo& info, AddonState& state, bool backward) {
-  Napi::Env env = info.Env();
-  AttnCall call;
-  Status st = Parse(env, info[0], backward, &call);
-  std::shared_ptr<CancelFlag> cancel;
-  if (st.ok()) st = ReadToken(info[1], state, &cancel);
-  Isa isa = Isa::kScalar;
-  if (st.ok()) st = active_isa(&isa);
-  if (!st.ok()) return RejectedPromise(env, st);
-  std::unique_ptr<AsyncJob> job;
-  try {
-    job = std::make_unique<AttnJob>(env, std::move(cancel), std::move(call), isa);
-  } catch (const std::bad_alloc&) {
-    return RejectedPromise(env, Status(Code::kOutOfMemory, "out of memory creating the job"));
-  }
-  return state.runner->Submit(env, std::move(job));
-}
+Status ParseForward(Napi::Env env, Napi::Object spec, SpecCall* call) { return Parse(env, spec, false, call); }
+Status ParseBackward(Napi::Env env, Napi::Object spec, SpecCall* call) { return Parse(env, spec, true, call); }
 
 }  // namespace
 
-Napi::Value BiasedAttentionSync(const Napi::CallbackInfo& info) { return SyncCall(info, false); }
-Napi::Value BiasedAttentionAsync(const Napi::CallbackInfo& info, AddonState& state) { return AsyncCall(info, state, false); }
-Napi::Value BiasedAttentionBackwardSync(const Napi::CallbackInfo& info) { return SyncCall(info, true); }
+Napi::Value BiasedAttentionSync(const Napi::CallbackInfo& info) {
+  return RunSpecSync(info, ParseForward, "biasedAttention");
+}
+Napi::Value BiasedAttentionAsync(const Napi::CallbackInfo& info, AddonState& state) {
+  return RunSpecAsync(info, state, ParseForward, "biasedAttention");
+}
+Napi::Value BiasedAttentionBackwardSync(const Napi::CallbackInfo& info) {
+  return RunSpecSync(info, ParseBackward, "biasedAttentionBackward");
+}
 Napi::Value BiasedAttentionBackwardAsync(const Napi::CallbackInfo& info, AddonState& state) {
-  return AsyncCall(info, state, true);
+  return RunSpecAsync(info, state, ParseBackward, "biasedAttentionBackward");
 }
 
 }  // namespace binding

@@ -1,11 +1,16 @@
 // A flat-spec operation whose outputs are named typed arrays (binding/common), shared by the
-// global-local ops (global_local.cpp) and query expansion (expand_queries.cpp): the op's parser
-// reads the spec (lib has resolved the shapes; every array length is checked again here), keeps
-// its inputs, V8-allocates its outputs, and leaves a closure that runs the core call. The same
-// call then runs on this thread (Sync) or as a job on the addon's pool (Async, cancellable), and
-// resolves with { name: array, ... }.
+// flat-spec bindings (global_local, expand_queries, graph, cluster, matching_losses, two_hop_loss,
+// biased_attention): the op's parser reads the spec (lib has resolved the shapes; every array length
+// is checked again here), keeps its inputs, V8-allocates its outputs, and leaves a closure that runs
+// the core call. The same call then runs on this thread (Sync) or as a job on the addon's pool
+// (Async, cancellable), and resolves with { lead..., name: array, ..., tail... } where lead / tail
+// are values the parser's closures compute on the JS thread after the run (scalars such as a loss,
+// arrays sized by the run); an optional `finish` reshapes that object (unwraps or nests outputs).
+// threads? is read after the parser unless the parser reads it itself (SpecThreads) or takes none
+// (SpecNoThreads).
 #pragma once
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <new>
@@ -28,47 +33,106 @@
 namespace vlk {
 namespace binding {
 
+// A result value computed on the JS thread after a successful run.
+using SpecValue = std::function<Napi::Value(Napi::Env)>;
+
 struct SpecCall {
   std::vector<Napi::Object> keep;                                 // inputs
-  std::vector<std::pair<std::string, Napi::Object>> outs;         // named outputs
+  std::vector<std::pair<std::string, Napi::Object>> outs;         // named outputs, in result order
   std::vector<std::shared_ptr<void>> owned;                       // converted inputs (int64 offsets)
   std::function<Status(const Context&)> run;
+  std::vector<std::pair<std::string, SpecValue>> lead;            // result values set before the outputs
+  std::vector<std::pair<std::string, SpecValue>> tail;            // ... and after them
+  std::function<Napi::Value(Napi::Env, Napi::Object)> finish;     // optional: reshapes the result object
   int threads = 1;
+  bool threads_read = false;  // the parser read threads? itself, or takes none
 };
 
 using SpecParser = Status (*)(Napi::Env, Napi::Object, SpecCall*);
 
-inline Status SpecF32(Napi::Object spec, const char* name, int64_t n, bool optional, SpecCall* call,
-                      const float** out) {
-  Napi::Value v = spec.Get(name);
+// An expected length (n < 0: any) and how a mismatch names it: "<name>: length 3, expected <prefix>4<suffix>".
+struct SpecLen {
+  SpecLen(int64_t n) : n(n) {}  // NOLINT(google-explicit-constructor): plain lengths convert
+  SpecLen(const char* prefix, int64_t n, const char* suffix = "") : n(n), prefix(prefix), suffix(suffix) {}
+  Status Check(const std::string& name, size_t len) const {
+    if (n < 0 || static_cast<int64_t>(len) == n) return Status::Ok();
+    return Status(Code::kShape, name + ": length " + std::to_string(len) + ", expected " + prefix + std::to_string(n) +
+                                    suffix);
+  }
+  int64_t n;
+  const char* prefix = "";
+  const char* suffix = "";
+};
+
+// Reads a typed array of kind `type` (C++ element T) from v; `name` labels the errors.
+template <class T>
+inline Status SpecTyped(Napi::Value v, const std::string& name, napi_typedarray_type type, const char* type_name,
+                        const SpecLen& n, bool optional, SpecCall* call, const T** out) {
   *out = nullptr;
   if (optional && v.IsUndefined()) return Status::Ok();
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
-    return Status(Code::kType, std::string(name) + ": expected a Float32Array, got " + Describe(v));
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+    return Status(Code::kType, name + ": expected a " + type_name + ", got " + Describe(v));
   }
-  Napi::Float32Array a = v.As<Napi::Float32Array>();
-  if (static_cast<int64_t>(a.ElementLength()) != n) {
-    return Status(Code::kShape, std::string(name) + ": length " + std::to_string(a.ElementLength()) + ", expected " +
-                                    std::to_string(n));
-  }
-  if (n > 0 && a.Data() == nullptr) return Status(Code::kInvalidArg, std::string(name) + ": detached buffer");
+  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
+  VLK_RETURN_IF_ERROR(n.Check(name, a.ElementLength()));
+  if (a.ElementLength() > 0 && a.Data() == nullptr) return Status(Code::kInvalidArg, name + ": detached buffer");
   call->keep.push_back(a);
   *out = a.Data();
   return Status::Ok();
 }
 
-inline Status SpecI32(Napi::Object spec, const char* name, int64_t n, bool optional, SpecCall* call,
+// A Float32Array input read from a value (name: the label used in errors, e.g. "options.saved.q").
+inline Status SpecF32Value(Napi::Value v, const std::string& name, const SpecLen& n, bool optional, SpecCall* call,
+                           const float** out) {
+  return SpecTyped(v, name, napi_float32_array, "Float32Array", n, optional, call, out);
+}
+
+inline Status SpecF32(Napi::Object spec, const char* name, const SpecLen& n, bool optional, SpecCall* call,
+                      const float** out) {
+  return SpecF32Value(spec.Get(name), name, n, optional, call, out);
+}
+
+inline Status SpecU8(Napi::Object spec, const char* name, const SpecLen& n, bool optional, SpecCall* call,
+                     const uint8_t** out) {
+  return SpecTyped(spec.Get(name), name, napi_uint8_array, "Uint8Array", n, optional, call, out);
+}
+
+inline Status SpecI32(Napi::Object spec, const char* name, const SpecLen& n, bool optional, SpecCall* call,
                       const int32_t** out) {
   Napi::Value v = spec.Get(name);
   *out = nullptr;
   if (optional && v.IsUndefined()) return Status::Ok();
   size_t len = 0;
   VLK_RETURN_IF_ERROR(ReadInt32s(v, name, out, &len));
-  if (n >= 0 && static_cast<int64_t>(len) != n) {
-    return Status(Code::kShape, std::string(name) + ": length " + std::to_string(len) + ", expected " +
-                                    std::to_string(n));
-  }
+  VLK_RETURN_IF_ERROR(n.Check(name, len));
   call->keep.push_back(v.As<Napi::Object>());
+  return Status::Ok();
+}
+
+// Optional ids (Float64Array of n integers 0..2^53 - 1; -1 too with allow_none), copied into *out.
+inline Status SpecIds(Napi::Object spec, const char* name, int64_t n, bool allow_none, std::vector<int64_t>* out,
+                      bool* present) {
+  Napi::Value v = spec.Get(name);
+  *present = !v.IsUndefined();
+  if (!*present) return Status::Ok();
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    return Status(Code::kType, std::string(name) + ": expected a Float64Array, got " + Describe(v));
+  }
+  Napi::Float64Array a = v.As<Napi::Float64Array>();
+  VLK_RETURN_IF_ERROR(SpecLen(n).Check(name, a.ElementLength()));
+  try {
+    out->resize(static_cast<size_t>(n));
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, std::string(name) + ": out of memory");
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    const double x = a[static_cast<size_t>(i)];
+    if (!(x >= 0 && x <= double(kMaxSafeInteger) && std::floor(x) == x) && !(allow_none && x == -1)) {
+      return Status(Code::kInvalidArg, std::string(name) + "[" + std::to_string(i) + "]: " + FormatNumber(x) +
+                                           " is not an integer in 0..2^53 - 1");
+    }
+    (*out)[static_cast<size_t>(i)] = static_cast<int64_t>(x);
+  }
   return Status::Ok();
 }
 
@@ -76,6 +140,18 @@ inline Status SpecNumber(Napi::Object spec, const char* name, double* out) {
   Napi::Value v = spec.Get(name);
   if (!v.IsNumber()) return Status(Code::kType, std::string(name) + ": expected a number, got " + Describe(v));
   *out = v.As<Napi::Number>().DoubleValue();
+  return Status::Ok();
+}
+
+// A number that must be an integer in lo..2^53 - 1.
+inline Status SpecInteger(Napi::Object spec, const char* name, int64_t lo, int64_t* out) {
+  double v = 0;
+  VLK_RETURN_IF_ERROR(SpecNumber(spec, name, &v));
+  if (!std::isfinite(v) || std::floor(v) != v || v < double(lo) || v > double(kMaxSafeInteger)) {
+    return Status(Code::kInvalidArg, std::string(name) + ": " + FormatNumber(v) + " is not an integer >= " +
+                                         std::to_string(lo));
+  }
+  *out = static_cast<int64_t>(v);
   return Status::Ok();
 }
 
@@ -90,26 +166,55 @@ inline Status SpecString(Napi::Object spec, const char* name, std::string* out) 
   return Status::Ok();
 }
 
-inline Status SpecOutF32(Napi::Env env, const char* name, int64_t n, SpecCall* call, float** out) {
+// Reads threads? at this point of the parse (otherwise it is read after the parser).
+inline Status SpecThreads(Napi::Object spec, SpecCall* call) {
+  call->threads_read = true;
+  return ReadThreads(spec.Get("threads"), &call->threads);
+}
+
+// The op takes no threads? (runs on one thread; the spec's threads is not read).
+inline void SpecNoThreads(SpecCall* call) { call->threads_read = true; }
+
+// V8-allocates a named output of n elements (A: Napi::Float32Array ...); on failure, oom (or
+// "<name>: could not allocate <n> <unit>").
+template <class A, class T>
+inline Status SpecOut(Napi::Env env, const char* name, int64_t n, const char* unit, const char* oom, SpecCall* call,
+                      T** out) {
   try {
-    Napi::Float32Array a = Napi::Float32Array::New(env, static_cast<size_t>(n));
+    A a = A::New(env, static_cast<size_t>(n));
     call->outs.emplace_back(name, a);
     *out = n > 0 ? a.Data() : nullptr;
   } catch (const Napi::Error&) {
-    return Status(Code::kOutOfMemory, std::string(name) + ": could not allocate " + std::to_string(n) + " floats");
+    return Status(Code::kOutOfMemory, oom != nullptr ? std::string(oom)
+                                                     : std::string(name) + ": could not allocate " + std::to_string(n) +
+                                                           " " + unit);
   }
   return Status::Ok();
 }
 
-inline Status SpecOutI32(Napi::Env env, const char* name, int64_t n, SpecCall* call, int32_t** out) {
-  try {
-    Napi::Int32Array a = Napi::Int32Array::New(env, static_cast<size_t>(n));
-    call->outs.emplace_back(name, a);
-    *out = n > 0 ? a.Data() : nullptr;
-  } catch (const Napi::Error&) {
-    return Status(Code::kOutOfMemory, std::string(name) + ": could not allocate " + std::to_string(n) + " ints");
-  }
-  return Status::Ok();
+inline Status SpecOutF32(Napi::Env env, const char* name, int64_t n, SpecCall* call, float** out,
+                         const char* oom = nullptr) {
+  return SpecOut<Napi::Float32Array>(env, name, n, "floats", oom, call, out);
+}
+
+inline Status SpecOutI32(Napi::Env env, const char* name, int64_t n, SpecCall* call, int32_t** out,
+                         const char* oom = nullptr) {
+  return SpecOut<Napi::Int32Array>(env, name, n, "ints", oom, call, out);
+}
+
+inline Status SpecOutU8(Napi::Env env, const char* name, int64_t n, SpecCall* call, uint8_t** out,
+                        const char* oom = nullptr) {
+  return SpecOut<Napi::Uint8Array>(env, name, n, "bytes", oom, call, out);
+}
+
+// The result object: lead values, the outputs, tail values, then `finish`.
+inline Napi::Value SpecResult(Napi::Env env, const SpecCall& call,
+                              const std::vector<std::pair<std::string, Napi::Value>>& outs) {
+  Napi::Object r = Napi::Object::New(env);
+  for (const auto& v : call.lead) r.Set(v.first, v.second(env));
+  for (const auto& o : outs) r.Set(o.first, o.second);
+  for (const auto& v : call.tail) r.Set(v.first, v.second(env));
+  return call.finish ? call.finish(env, r) : Napi::Value(r);
 }
 
 class SpecJob final : public AsyncJob {
@@ -125,9 +230,9 @@ class SpecJob final : public AsyncJob {
  protected:
   Status Execute(const CancelFlag& cancel) override { return call_.run(MakeContext(call_.threads, isa_, &cancel)); }
   Napi::Value Result(Napi::Env env) override {
-    Napi::Object r = Napi::Object::New(env);
-    for (auto& s : slots_) r.Set(s.first, Kept(s.second));
-    return r;
+    std::vector<std::pair<std::string, Napi::Value>> outs;
+    for (auto& s : slots_) outs.emplace_back(s.first, Kept(s.second));
+    return SpecResult(env, call_, outs);
   }
 
  private:
@@ -140,6 +245,7 @@ inline Status ParseSpec(Napi::Env env, Napi::Value value, SpecParser parse, cons
   if (!IsObject(value)) return Status(Code::kType, std::string(op) + ": expected a spec object, got " + Describe(value));
   Napi::Object spec = value.As<Napi::Object>();
   VLK_RETURN_IF_ERROR(parse(env, spec, call));
+  if (call->threads_read) return Status::Ok();
   return ReadThreads(spec.Get("threads"), &call->threads);
 }
 
@@ -152,9 +258,8 @@ inline Napi::Value RunSpecSync(const Napi::CallbackInfo& info, SpecParser parse,
   if (!st.ok()) ThrowStatus(env, st);
   st = call.run(MakeContext(call.threads, isa, nullptr));
   if (!st.ok()) ThrowStatus(env, st);
-  Napi::Object r = Napi::Object::New(env);
-  for (auto& o : call.outs) r.Set(o.first, o.second);
-  return r;
+  std::vector<std::pair<std::string, Napi::Value>> outs(call.outs.begin(), call.outs.end());
+  return SpecResult(env, call, outs);
 }
 
 inline Napi::Value RunSpecAsync(const Napi::CallbackInfo& info, AddonState& state, SpecParser parse, const char* op) {
