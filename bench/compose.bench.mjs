@@ -11,9 +11,10 @@ import { parseArgs } from 'node:util';
 import { cachedUnitGaussian } from './lib/data.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import { fmt, formatTable, sig } from './lib/table.mjs';
+import { upperMedian } from './lib/peer.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = upperMedian;
 
 function randomWeights(d, p, h, seed) {
   let s = seed >>> 0;

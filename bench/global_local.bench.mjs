@@ -16,9 +16,10 @@ import { parseArgs } from 'node:util';
 import { cachedUnitGaussian } from './lib/data.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import { fmt, formatTable, sig } from './lib/table.mjs';
+import { timeWarm, upperMedian } from './lib/peer.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = upperMedian;
 
 function peer(args) {
   const py = spawnSync(process.env.PYTHON ?? 'python3', [join(here, 'peers', 'torch_global_local.py'), ...args], {
@@ -31,17 +32,6 @@ function peer(args) {
     console.log(`torch peer failed: ${py.stderr.slice(-800)}`);
     return null;
   }
-}
-
-async function timeIt(fn, repeats) {
-  let out = await fn(); // warm-up
-  const times = [];
-  for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    out = await fn();
-    times.push(performance.now() - t0);
-  }
-  return { out, times };
 }
 
 export async function main(argv) {
@@ -76,7 +66,7 @@ export async function main(argv) {
     const gs = cachedUnitGaussian(n, d, 7102);
     const Q = { data: qs.data, rows: n, cols: d };
     const G = { data: gs.data, rows: n, cols: d };
-    const { out, times } = await timeIt(() => vlk.expandQueries(Q, G, { m, k, temperature: T, metric: 'cosine', threads }), repeats);
+    const { out, times } = await timeWarm(() => vlk.expandQueries(Q, G, { m, k, temperature: T, metric: 'cosine', threads }), repeats);
     const p = peer(['expand', '--queries', qs.path, '--gallery', gs.path, '--m', String(m), '--k', String(k), '--temperature', String(T), '--threads', String(threads), '--repeats', peerRepeats]);
     const tV = median(times);
     let tP = null, agree = null, maxDiff = null;
@@ -105,7 +95,7 @@ export async function main(argv) {
       for (let j = 0; j < c; j++) rowsC[i * c + j] = (i * 7919 + j * 13) % nBank;
     }
     const inputs = { words: { data: ws.data, dims: [q, l, d] }, regions: { data: rs.data, dims: [nBank, r, d] }, candidates: { offsets, rows: rowsC } };
-    const { out, times } = await timeIt(() => vlk.scanSimilarity(inputs, { mode: 't2i-lse', k, threads }), repeats);
+    const { out, times } = await timeWarm(() => vlk.scanSimilarity(inputs, { mode: 't2i-lse', k, threads }), repeats);
     const p = peer(['scan', '--words', ws.path, '--regions', rs.path, '--q', String(q), '--l', String(l), '--r', String(r), '--c', String(c), '--k', String(k), '--threads', String(threads), '--repeats', peerRepeats]);
     const tV = median(times);
     let tP = null, agree = null, maxDiff = null;

@@ -15,9 +15,10 @@ import { parseArgs } from 'node:util';
 import { makeGaussian } from './lib/data.mjs';
 import { machineInfo } from './lib/machine.mjs';
 import { fmt, formatTable, sig } from './lib/table.mjs';
+import { timeWarm, upperMedian } from './lib/peer.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = upperMedian;
 
 function gaussianArray(count, seed, scale) {
   const g = makeGaussian(seed);
@@ -35,17 +36,6 @@ function relDiff(a, b) {
     den = Math.max(den, Math.abs(b[i]));
   }
   return den === 0 ? num : num / den;
-}
-
-async function timed(fn, repeats) {
-  let out = await fn(); // warm-up
-  const times = [];
-  for (let r = 0; r < repeats; r++) {
-    const t0 = performance.now();
-    out = await fn();
-    times.push(performance.now() - t0);
-  }
-  return { times, out };
 }
 
 export async function main(argv) {
@@ -88,19 +78,19 @@ export async function main(argv) {
   const dr = gaussianArray(n * n, 15, 1);
   const X = { data: x, rows: n, cols: d };
 
-  const measureRelevance = () => timed(() => vlk.relevance(X, { sigma }), repeats);
+  const measureRelevance = () => timeWarm(() => vlk.relevance(X, { sigma }), repeats);
   const rel = await measureRelevance();
   const r = rel.out;
   const mask = vlk.rowTopkMaskSync({ data: r, rows: n, cols: n }, { fraction: 0.5 });
   const a = new Float32Array(n * n);
   for (let i = 0; i < a.length; i++) a[i] = mask[i] ? r[i] : 0;
-  const measureRelBwd = () => timed(async () => {
+  const measureRelBwd = () => timeWarm(async () => {
     const rr = await vlk.relevance(X, { sigma });
     return { rr, dx: await vlk.relevanceBackward(X, { data: dr, rows: n, cols: n }, { sigma }) };
   }, repeats);
   const relBwd = await measureRelBwd();
   const inputs = { adjacency: a, input: X, weight: { data: w, rows: d, cols: d }, bias: b };
-  const measureGcn = () => timed(async () => {
+  const measureGcn = () => timeWarm(async () => {
     const f = await vlk.gcn(inputs, { slope });
     const g = await vlk.gcnBackward({ ...inputs, gradOutput: { data: dy, rows: n, cols: d }, ...f }, { slope });
     return { f, g };

@@ -44,6 +44,17 @@ export async function timeBest(fn, repeats) {
   return { times, out };
 }
 
+/** One untimed warm-up call of fn(), then {@link timeBest}. */
+export async function timeWarm(fn, repeats) {
+  await fn();
+  return timeBest(fn, repeats);
+}
+
+/** The upper middle element of xs (the element at index floor(n / 2) once sorted). */
+export function upperMedian(xs) {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
 /** Median and minimum of `runs` timed calls of fn(), after three untimed warm-up calls. */
 export async function latency(fn, runs, k) {
   for (let i = 0; i < 3; i++) await fn();
