@@ -123,7 +123,7 @@ export type {
   SafetensorsWriteOptions,
 } from './safetensors';
 export type { ShardedIndexMemoryUsage, ShardedIndexOptions, ShardedIndexShardMemory } from './sharded_index';
-export { info, setIsa } from './info';
+export { info, releaseMemory, setIsa } from './info';
 export { AbortError, errorCodes, VlkError } from './errors';
 export type { NativeErrorCode, VlkErrorCode } from './errors';
 export type {
@@ -131,6 +131,7 @@ export type {
   Candidates,
   CudaDeviceInfo,
   CudaInfo,
+  MemoryInfo,
   Device,
   ExcludeLists,
   FlatIndexAddResult,

@@ -56,6 +56,7 @@ export function info(): Info {
     threads: native.threads,
     queueDepth: native.queueDepth,
     napiVersion: NAPI_VERSION,
+    memory: { ...native.memory },
     cuda: cudaInfo(),
   };
   if (native.isaError) result.isaError = native.isaError.message;
@@ -88,4 +89,21 @@ export function setIsa(isa: IsaName | null): void {
   } catch (err) {
     throw fromNative(err, setIsa);
   }
+}
+
+/**
+ * Frees the large blocks that vlkernels keeps for reuse (see `info().memory`): for a service that
+ * has finished a burst of big calls and wants its resident memory back. Arrays still in use are not
+ * affected; they return to the (then empty) cache when collected.
+ *
+ * @example
+ * ```ts
+ * import { info, releaseMemory } from 'vlkernels';
+ * console.log(`${info().memory.cachedBytes} bytes cached`);
+ * const freed = releaseMemory();
+ * ```
+ * @returns The bytes freed.
+ */
+export function releaseMemory(): number {
+  return binding.releaseMemory();
 }

@@ -8,7 +8,7 @@
 // re-exports this CJS build.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { FlatIndexSearchResult, MergeTopKResult, SearchResult } from './types';
+import type { FlatIndexSearchResult, MemoryInfo, MergeTopKResult, SearchResult } from './types';
 import { VlkError, type VlkErrorCode } from './errors';
 
 /** Node-API version the addon is built against (binding.gyp NAPI_VERSION). */
@@ -41,6 +41,7 @@ export interface NativeInfo {
   queueDepth: number;
   inFlight: number;
   napiVersion: number;
+  memory: MemoryInfo;
 }
 
 /** A normalised matrix argument as lib passes it to the binding. */
@@ -252,6 +253,7 @@ export interface NativeBinding {
   info(): NativeInfo;
   cudaInfo(): NativeCudaInfo;
   setIsa(isa: string | null): void;
+  releaseMemory(): number;
   _errorCodes(): string[];
 }
 

@@ -473,6 +473,23 @@ export interface FlatIndexSearchResult<Ids extends Float64Array | BigInt64Array 
 }
 
 /** The GPU the CUDA backend found (device 0). */
+/**
+ * The process-wide block cache (native/core/common/block_cache): large kernel scratch buffers and
+ * large result arrays (>= 64 KiB) are taken from it and go back to it (results: when V8 collects
+ * the array), so repeated calls reuse mapped pages instead of faulting fresh ones in. Bounded by
+ * `VLK_CACHE_MB` (default 256; 0 disables caching); `releaseMemory()` empties it.
+ */
+export interface MemoryInfo {
+  /** Bytes held for reuse (not in use). */
+  cachedBytes: number;
+  /** Bound on `cachedBytes`. */
+  limitBytes: number;
+  /** Large allocations served from the cache since the process started. */
+  hits: number;
+  /** Large allocations that had to map new memory. */
+  misses: number;
+}
+
 export interface CudaDeviceInfo {
   /** e.g. `'NVIDIA H100 80GB HBM3'`. */
   name: string;
@@ -534,6 +551,8 @@ export interface Info {
   queueDepth: number;
   /** Node-API version the addon is built for. */
   napiVersion: number;
+  /** The block cache that keeps large scratch buffers and outputs mapped between calls. */
+  memory: MemoryInfo;
   cuda: CudaInfo;
   /** Set only when the ISA configuration is invalid (a bad `VLK_FORCE_ISA`). */
   isaError?: string;

@@ -5,6 +5,7 @@
       "native/core/cluster/sinkhorn.cpp",
       "native/core/cluster/swav_loss.cpp",
       "native/core/common/atomic_file.cpp",
+      "native/core/common/block_cache.cpp",
       "native/core/common/status.cpp",
       "native/core/common/thread_pool.cpp",
       "native/core/compose/combiner.cpp",
@@ -96,6 +97,7 @@
       "test/native/two_hop_test.cpp",
       "test/native/combiner_test.cpp",
       "test/native/gemm_test.cpp",
+      "test/native/block_cache_test.cpp",
       "test/native/search_quantized_test.cpp",
       "test/native/merge_top_k_test.cpp",
       "test/native/rerank_test.cpp",
@@ -130,7 +132,6 @@
       "NAPI_CPP_EXCEPTIONS",
       "NODE_ADDON_API_CPP_EXCEPTIONS_ALL",
       "NODE_ADDON_API_DISABLE_DEPRECATED",
-      "NODE_API_NO_EXTERNAL_BUFFERS_ALLOWED",
       "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"
     ]
   }

@@ -118,6 +118,7 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::Info>("info", napi_enumerable),
                              InstanceMethod<&Addon::CudaInfo>("cudaInfo", napi_enumerable),
                              InstanceMethod<&Addon::SetIsa>("setIsa", napi_enumerable),
+                             InstanceMethod<&Addon::ReleaseMemory>("releaseMemory", napi_enumerable),
                              InstanceMethod<&Addon::ErrorCodes>("_errorCodes", napi_enumerable),
                          });
   }
@@ -219,6 +220,7 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
   Napi::Value CudaInfo(const Napi::CallbackInfo& info) { return binding::CudaInfo(info); }
   Napi::Value SetIsa(const Napi::CallbackInfo& info) { return binding::SetIsa(info); }
+  Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) { return binding::ReleaseMemory(info); }
   Napi::Value ErrorCodes(const Napi::CallbackInfo& info) { return binding::ErrorCodes(info); }
 
   AddonState state_;

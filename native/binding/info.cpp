@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "common/block_cache.hpp"
 #include "common/cancel_token.hpp"
 #include "common/errors.hpp"
 #include "common/thread_pool.hpp"
@@ -64,7 +65,18 @@ Napi::Value Info(const Napi::CallbackInfo& info, AddonState& state) {
   out.Set("queueDepth", static_cast<double>(global_pool().queue_depth()));
   out.Set("inFlight", static_cast<double>(state.runner->in_flight()));
   out.Set("napiVersion", NAPI_VERSION);
+  const core::BlockCacheStats m = core::block_cache_stats();
+  Napi::Object mem = Napi::Object::New(env);
+  mem.Set("cachedBytes", static_cast<double>(m.cached_bytes));
+  mem.Set("limitBytes", static_cast<double>(m.limit_bytes));
+  mem.Set("hits", static_cast<double>(m.hits));
+  mem.Set("misses", static_cast<double>(m.misses));
+  out.Set("memory", mem);
   return out;
+}
+
+Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(core::block_cache_trim()));
 }
 
 Napi::Value SetIsa(const Napi::CallbackInfo& info) {

@@ -22,6 +22,10 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info);
 /// ERR_VLK_INVALID_ARG (unknown name) or ERR_VLK_UNSUPPORTED_ISA (above what this CPU allows).
 Napi::Value SetIsa(const Napi::CallbackInfo& info);
 
+/// releaseMemory(): frees every block the block cache holds for reuse (core/common/block_cache);
+/// returns the bytes freed.
+Napi::Value ReleaseMemory(const Napi::CallbackInfo& info);
+
 /// createCancelToken() -> a CancelToken with cancel() and a `cancelled` getter.
 Napi::Value CreateCancelToken(const Napi::CallbackInfo& info, AddonState& state);
 

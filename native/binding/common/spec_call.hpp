@@ -1,7 +1,7 @@
 // A flat-spec operation whose outputs are named typed arrays (binding/common), shared by the
 // flat-spec bindings (global_local, expand_queries, graph, cluster, matching_losses, two_hop_loss,
 // biased_attention): the op's parser reads the spec (lib has resolved the shapes; every array length
-// is checked again here), keeps its inputs, V8-allocates its outputs, and leaves a closure that runs
+// is checked again here), keeps its inputs, allocates its outputs (V8 or the block cache), and leaves a closure that runs
 // the core call. The same call then runs on this thread (Sync) or as a job on the addon's pool
 // (Async, cancellable), and resolves with { lead..., name: array, ..., tail... } where lead / tail
 // are values the parser's closures compute on the JS thread after the run (scalars such as a loss,
@@ -10,7 +10,9 @@
 // (SpecNoThreads).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <new>
@@ -24,6 +26,7 @@
 #include "args.hpp"
 #include "async_job.hpp"
 #include "cancel_token.hpp"
+#include "common/block_cache.hpp"
 #include "common/cancel.hpp"
 #include "common/context.hpp"
 #include "common/status.hpp"
@@ -46,7 +49,27 @@ struct SpecCall {
   std::function<Napi::Value(Napi::Env, Napi::Object)> finish;     // optional: reshapes the result object
   int threads = 1;
   bool threads_read = false;  // the parser read threads? itself, or takes none
+  std::vector<std::pair<void*, size_t>> clear;                    // recycled output blocks, zeroed before the run
 };
+
+// Zeroes the outputs that came from the block cache (a fresh V8 array is zero; a recycled block
+// holds its last user's numbers) where the call runs, never on the JS thread of an async call:
+// 1 MiB pieces spread over the call's threads.
+inline void SpecClear(const SpecCall& call, const Context& ctx) {
+  constexpr size_t kPiece = size_t(1) << 20;
+  std::vector<std::pair<char*, size_t>> pieces;
+  for (const auto& c : call.clear) {
+    for (size_t off = 0; off < c.second; off += kPiece) {
+      pieces.emplace_back(static_cast<char*>(c.first) + off, std::min(kPiece, c.second - off));
+    }
+  }
+  auto zero = [&](int64_t i) { std::memset(pieces[size_t(i)].first, 0, pieces[size_t(i)].second); };
+  if (ctx.pool != nullptr && ctx.threads > 1 && pieces.size() > 1) {
+    ctx.pool->parallel_for(static_cast<int64_t>(pieces.size()), ctx.threads, zero);
+  } else {
+    for (size_t i = 0; i < pieces.size(); ++i) zero(static_cast<int64_t>(i));
+  }
+}
 
 using SpecParser = Status (*)(Napi::Env, Napi::Object, SpecCall*);
 
@@ -175,13 +198,50 @@ inline Status SpecThreads(Napi::Object spec, SpecCall* call) {
 // The op takes no threads? (runs on one thread; the spec's threads is not read).
 inline void SpecNoThreads(SpecCall* call) { call->threads_read = true; }
 
-// V8-allocates a named output of n elements (A: Napi::Float32Array ...); on failure, oom (or
-// "<name>: could not allocate <n> <unit>").
+template <class T>
+constexpr napi_typedarray_type SpecArrayType();
+template <>
+constexpr napi_typedarray_type SpecArrayType<float>() { return napi_float32_array; }
+template <>
+constexpr napi_typedarray_type SpecArrayType<int32_t>() { return napi_int32_array; }
+template <>
+constexpr napi_typedarray_type SpecArrayType<uint8_t>() { return napi_uint8_array; }
+
+// A typed array of n T over a block from core's block cache (core/common/block_cache), which goes
+// back to the cache when V8 collects the array; an empty A when the block or the external buffer
+// cannot be had (a runtime without external buffers), so the caller falls back to V8's allocator.
+template <class A, class T>
+inline A SpecCachedArray(Napi::Env env, napi_typedarray_type type, int64_t n, SpecCall* call) {
+  const size_t bytes = static_cast<size_t>(n) * sizeof(T);
+  bool recycled = false;
+  void* block = core::block_acquire(bytes, &recycled);
+  if (block == nullptr) return A();
+  napi_value ab = nullptr;
+  napi_status st = napi_create_external_arraybuffer(
+      env, block, bytes, [](napi_env, void* data, void* hint) { core::block_release(data, reinterpret_cast<size_t>(hint)); },
+      reinterpret_cast<void*>(bytes), &ab);
+  if (st != napi_ok) {
+    core::block_release(block, bytes);
+    return A();
+  }
+  napi_value ta = nullptr;
+  if (napi_create_typedarray(env, type, static_cast<size_t>(n), ab, 0, &ta) != napi_ok) return A();
+  if (recycled) call->clear.emplace_back(block, bytes);
+  return A(env, ta);
+}
+
+// Allocates a named output of n elements (A: Napi::Float32Array ...), zero-filled when the call
+// runs: large ones from the block cache (see SpecCachedArray), small ones from V8; on failure, oom
+// (or "<name>: could not allocate <n> <unit>").
 template <class A, class T>
 inline Status SpecOut(Napi::Env env, const char* name, int64_t n, const char* unit, const char* oom, SpecCall* call,
                       T** out) {
   try {
-    A a = A::New(env, static_cast<size_t>(n));
+    A a;
+    if (static_cast<size_t>(n) * sizeof(T) >= core::kMinBlockBytes) {
+      a = SpecCachedArray<A, T>(env, SpecArrayType<T>(), n, call);
+    }
+    if (a.IsEmpty()) a = A::New(env, static_cast<size_t>(n));
     call->outs.emplace_back(name, a);
     *out = n > 0 ? a.Data() : nullptr;
   } catch (const Napi::Error&) {
@@ -228,7 +288,11 @@ class SpecJob final : public AsyncJob {
   }
 
  protected:
-  Status Execute(const CancelFlag& cancel) override { return call_.run(MakeContext(call_.threads, isa_, &cancel)); }
+  Status Execute(const CancelFlag& cancel) override {
+    const Context ctx = MakeContext(call_.threads, isa_, &cancel);
+    SpecClear(call_, ctx);
+    return call_.run(ctx);
+  }
   Napi::Value Result(Napi::Env env) override {
     std::vector<std::pair<std::string, Napi::Value>> outs;
     for (auto& s : slots_) outs.emplace_back(s.first, Kept(s.second));
@@ -256,7 +320,9 @@ inline Napi::Value RunSpecSync(const Napi::CallbackInfo& info, SpecParser parse,
   Isa isa = Isa::kScalar;
   if (st.ok()) st = active_isa(&isa);
   if (!st.ok()) ThrowStatus(env, st);
-  st = call.run(MakeContext(call.threads, isa, nullptr));
+  const Context ctx = MakeContext(call.threads, isa, nullptr);
+  SpecClear(call, ctx);
+  st = call.run(ctx);
   if (!st.ok()) ThrowStatus(env, st);
   std::vector<std::pair<std::string, Napi::Value>> outs(call.outs.begin(), call.outs.end());
   return SpecResult(env, call, outs);

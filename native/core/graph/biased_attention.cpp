@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/block_cache.hpp"
 #include "linalg/gemm.hpp"
 #include "linalg/gemm_kernel.hpp"
 
@@ -440,11 +441,11 @@ Status forward_impl(const BiasedAttentionArgs& a, float* y, const BiasedAttentio
   const int64_t bk = std::min((a.block_k + pk.nr - 1) / pk.nr * pk.nr, pk.npb);
   const int64_t nqb = (n + bq - 1) / bq, nkb = (n + bk - 1) / bk;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
-  std::vector<float> qa, kt, vn;
+  CachedArray<float> qa, kt, vn;
   try {
-    qa.resize(static_cast<size_t>(h * pk.a_size()));
-    kt.resize(static_cast<size_t>(h * pk.t_size()));
-    vn.resize(static_cast<size_t>(h * pk.n_size()));
+    qa.reset(static_cast<size_t>(h * pk.a_size()));
+    kt.reset(static_cast<size_t>(h * pk.t_size()));
+    vn.reset(static_cast<size_t>(h * pk.n_size()));
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "biased attention: out of memory for the packed heads");
   }
@@ -544,7 +545,7 @@ Status biased_attention(const BiasedAttentionArgs& a, float* y, BiasedAttentionS
   VLK_RETURN_IF_ERROR(validate(a));
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
   const int64_t n = a.n, d = a.d;
-  std::vector<float> tmp;
+  CachedArray<float> tmp;
   BiasedAttentionSaved s;
   if (saved != nullptr) s = *saved;
   try {
@@ -557,7 +558,7 @@ Status biased_attention(const BiasedAttentionArgs& a, float* y, BiasedAttentionS
     need += s.xhat == nullptr ? nd : 0;
     need += s.lse == nullptr ? static_cast<size_t>(a.heads * n) : 0;
     need += s.rstd == nullptr ? static_cast<size_t>(n) : 0;
-    tmp.resize(need);
+    tmp.reset(need);
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "biased attention: out of memory for the projections");
   }
@@ -592,12 +593,12 @@ Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAtten
   VLK_RETURN_IF_ERROR(check_finite("dOutput", dy, n, d));
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
   const size_t nd = static_cast<size_t>(n * d);
-  std::vector<float> fwd, work;
+  CachedArray<float> fwd, work;
   std::vector<double> delta64;
   BiasedAttentionSaved s;
   try {
     if (saved == nullptr) {
-      fwd.resize(6 * nd + static_cast<size_t>(h * n + n));
+      fwd.reset(6 * nd + static_cast<size_t>(h * n + n));
       s.q = fwd.data();
       s.k = s.q + nd;
       s.v = s.k + nd;
@@ -615,7 +616,7 @@ Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAtten
       }
       VLK_RETURN_IF_ERROR(check_finite("saved.lse", s.lse, h, n));
     }
-    work.resize(4 * nd + static_cast<size_t>(h * n));  // dO, dQ, dK, dV, Delta
+    work.reset(4 * nd + static_cast<size_t>(h * n));  // dO, dQ, dK, dV, Delta
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "biased attention backward: out of memory for the work buffers");
   }
@@ -679,16 +680,16 @@ Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAtten
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
   const float wf = static_cast<float>(a.bias_weight);
   std::vector<double> dw_rows;
-  std::vector<float> qa, doa, kt, vt, kn, qn, don;
+  CachedArray<float> qa, doa, kt, vt, kn, qn, don;
   try {
     dw_rows.assign(static_cast<size_t>(n), 0.0);
-    qa.resize(static_cast<size_t>(h * pk.a_size()));
-    doa.resize(static_cast<size_t>(h * pk.a_size()));
-    kt.resize(static_cast<size_t>(h * pk.t_size()));
-    vt.resize(static_cast<size_t>(h * pk.t_size()));
-    kn.resize(static_cast<size_t>(h * pk.n_size()));
-    qn.resize(static_cast<size_t>(h * pk.n_size()));
-    don.resize(static_cast<size_t>(h * pk.n_size()));
+    qa.reset(static_cast<size_t>(h * pk.a_size()));
+    doa.reset(static_cast<size_t>(h * pk.a_size()));
+    kt.reset(static_cast<size_t>(h * pk.t_size()));
+    vt.reset(static_cast<size_t>(h * pk.t_size()));
+    kn.reset(static_cast<size_t>(h * pk.n_size()));
+    qn.reset(static_cast<size_t>(h * pk.n_size()));
+    don.reset(static_cast<size_t>(h * pk.n_size()));
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "biased attention backward: out of memory for the packed heads");
   }

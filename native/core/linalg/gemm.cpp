@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "common/block_cache.hpp"
 #include "isa/isa.hpp"
 #include "linalg/gemm_kernel.hpp"
 
@@ -59,16 +60,25 @@ Status gemm(const GemmArgs& g, const Context& ctx) {
     const int64_t j0 = jb * kNc, nc = std::min(kNc, g.n - j0);
     const int64_t r0 = ib * chunk_rows, r1 = std::min(g.m, r0 + chunk_rows);
     if (r0 >= r1) return;
-    // C *= beta first (beta == 0: cleared without reading, so NaN garbage cannot leak).
-    for (int64_t i = r0; i < r1; ++i) {
-      float* ci = g.c + i * g.ldc + j0;
-      for (int64_t j = 0; j < nc; ++j) ci[j] = g.beta == 0.0f ? 0.0f : g.beta * ci[j];
+    // C *= beta first, unless beta == 0 and the first K slice will overwrite C: then C is never
+    // read, so NaN garbage cannot leak. One branch per call, not per element.
+    const bool overwrite = g.beta == 0.0f && g.k > 0 && g.alpha != 0.0f;
+    if (!overwrite && g.beta != 1.0f) {
+      const float beta = g.beta;
+      for (int64_t i = r0; i < r1; ++i) {
+        float* __restrict ci = g.c + i * g.ldc + j0;
+        if (beta == 0.0f) {
+          std::fill(ci, ci + nc, 0.0f);
+        } else {
+          for (int64_t j = 0; j < nc; ++j) ci[j] *= beta;
+        }
+      }
     }
     if (g.k == 0 || g.alpha == 0.0f) return;
-    std::vector<float> bp, ap;
+    CachedArray<float> bp, ap;  // packing panels; every slot read is written first
     try {
-      bp.resize(static_cast<size_t>(((nc + nr - 1) / nr) * nr * kKc));
-      ap.resize(static_cast<size_t>(((kMc + mr - 1) / mr) * mr * kKc));
+      bp.reset(static_cast<size_t>(((nc + nr - 1) / nr) * nr * kKc));
+      ap.reset(static_cast<size_t>(((kMc + mr - 1) / mr) * mr * kKc));
     } catch (const std::bad_alloc&) {
       oom = true;
       return;
@@ -126,7 +136,7 @@ Status gemm(const GemmArgs& g, const Context& ctx) {
           for (int64_t jp = 0; jp < nc; jp += nr) {
             const int cols = static_cast<int>(std::min<int64_t>(nr, nc - jp));
             kern.tile(ap.data() + (ip / mr) * mr * kc, bp.data() + (jp / nr) * nr * kc, kc,
-                      g.c + (i0 + ip) * g.ldc + j0 + jp, g.ldc, rows, cols, true);
+                      g.c + (i0 + ip) * g.ldc + j0 + jp, g.ldc, rows, cols, !(overwrite && p0 == 0));
           }
         }
       }
