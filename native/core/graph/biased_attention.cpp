@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/block_cache.hpp"
+#include "common/finite.hpp"
 #include "linalg/gemm.hpp"
 #include "linalg/gemm_kernel.hpp"
 
@@ -207,6 +208,7 @@ void run_tasks(const Context& ctx, int64_t count, const std::function<void(int64
 }
 
 Status check_finite(const char* name, const float* x, int64_t rows, int64_t per) {
+  if (all_finite(x, rows * per)) return Status::Ok();
   for (int64_t i = 0; i < rows * per; ++i) {
     if (!std::isfinite(x[i])) {
       return Status(Code::kNonFinite, std::string(name) + ": row " + std::to_string(i / per) + ", element " +
@@ -277,14 +279,26 @@ Status project(const BiasedAttentionArgs& a, const float* w, const float* b, flo
   return mm(false, true, a.n, a.d, a.d, 1.0f, a.x, a.d, w, a.d, 1.0f, c, a.d, ctx);
 }
 
-// out[c] = sum_i m[i, c] in float64, rows in order.
-void column_sums(const float* m, int64_t rows, int64_t cols, float* out) {
-  std::vector<double> acc(static_cast<size_t>(cols), 0.0);
-  for (int64_t i = 0; i < rows; ++i) {
-    const float* row = m + i * cols;
-    for (int64_t c = 0; c < cols; ++c) acc[c] += row[c];
-  }
-  for (int64_t c = 0; c < cols; ++c) out[c] = static_cast<float>(acc[c]);
+// Runs fn(i0, i1) over [0, count) in pieces of `grain` on the pool: each index is handled by
+// exactly one piece, in order within it, so results do not depend on the thread count.
+template <typename F>
+void for_ranges(const Context& ctx, int64_t count, int64_t grain, const F& fn) {
+  const int64_t pieces = (count + grain - 1) / grain;
+  run_tasks(ctx, pieces, [&](int64_t p) { fn(p * grain, std::min(count, (p + 1) * grain)); });
+}
+
+constexpr int64_t kColChunk = 64;
+
+// out[c] = sum_i m[i, c] in float64, rows in order; column chunks on the pool.
+void column_sums(const float* m, int64_t rows, int64_t cols, float* out, const Context& ctx) {
+  for_ranges(ctx, cols, kColChunk, [&](int64_t c0, int64_t c1) {
+    double acc[kColChunk] = {};
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* row = m + i * cols;
+      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += row[c];
+    }
+    for (int64_t c = c0; c < c1; ++c) out[c] = static_cast<float>(acc[c - c0]);
+  });
 }
 
 // Packed operands of the attention tile products, in the layout of linalg's register-tile kernel
@@ -428,6 +442,8 @@ struct TaskFlags {
   }
 };
 
+void layer_norm_rows(const BiasedAttentionArgs& a, int64_t r0, int64_t r1, float* y, const BiasedAttentionSaved& s);
+
 Status forward_impl(const BiasedAttentionArgs& a, float* y, const BiasedAttentionSaved& s, const Context& ctx) {
   const int64_t n = a.n, d = a.d, h = a.heads, dh = d / h;
   VLK_RETURN_IF_ERROR(project(a, a.wq, a.bq, s.q, ctx));
@@ -511,10 +527,17 @@ Status forward_impl(const BiasedAttentionArgs& a, float* y, const BiasedAttentio
   }
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
 
-  // A = O Wo^T + bo into y, then Y = LayerNorm(X + A).
+  // A = O Wo^T + bo into y, then Y = LayerNorm(X + A), rows on the pool.
   for (int64_t i = 0; i < n; ++i) std::memcpy(y + i * d, a.bo, static_cast<size_t>(d) * sizeof(float));
   VLK_RETURN_IF_ERROR(mm(false, true, n, d, d, 1.0f, s.o, d, a.wo, d, 1.0f, y, d, ctx));
-  for (int64_t i = 0; i < n; ++i) {
+  for_ranges(ctx, n, 16, [&](int64_t r0, int64_t r1) { layer_norm_rows(a, r0, r1, y, s); });
+  return Status::Ok();
+}
+
+// Rows [r0, r1) of Y = LayerNorm(X + A) in place of A (in y), with xhat and rstd saved.
+void layer_norm_rows(const BiasedAttentionArgs& a, int64_t r0, int64_t r1, float* y, const BiasedAttentionSaved& s) {
+  const int64_t d = a.d;
+  for (int64_t i = r0; i < r1; ++i) {
     float* yr = y + i * d;
     const float* xr = a.x + i * d;
     float* xh = s.xhat + i * d;
@@ -535,7 +558,6 @@ Status forward_impl(const BiasedAttentionArgs& a, float* y, const BiasedAttentio
       yr[c] = static_cast<float>(a.gamma[c] * xv + a.beta[c]);
     }
   }
-  return Status::Ok();
 }
 
 }  // namespace
@@ -628,49 +650,59 @@ Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAtten
 
   // LayerNorm: dZ = rstd (g - mean(g) - xhat mean(g xhat)), g = dY gamma; dZ goes to dx (residual).
   float* dz = g.dx;
-  for (int64_t i = 0; i < n; ++i) {
-    const float* dyr = dy + i * d;
-    const float* xh = s.xhat + i * d;
-    double mg = 0, mgx = 0;
-    for (int64_t c = 0; c < d; ++c) {
-      const double gc = double(dyr[c]) * a.gamma[c];
-      mg += gc;
-      mgx += gc * xh[c];
-    }
-    mg /= static_cast<double>(d);
-    mgx /= static_cast<double>(d);
-    const double r = s.rstd[i];
-    for (int64_t c = 0; c < d; ++c) {
-      dz[i * d + c] = static_cast<float>(r * (double(dyr[c]) * a.gamma[c] - mg - double(xh[c]) * mgx));
-    }
-  }
-  {
-    std::vector<double> gs(static_cast<size_t>(d), 0.0), bs(static_cast<size_t>(d), 0.0);
-    for (int64_t i = 0; i < n; ++i) {
+  for_ranges(ctx, n, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0; i < r1; ++i) {
+      const float* dyr = dy + i * d;
+      const float* xh = s.xhat + i * d;
+      double mg = 0, mgx = 0;
       for (int64_t c = 0; c < d; ++c) {
-        gs[c] += double(dy[i * d + c]) * s.xhat[i * d + c];
-        bs[c] += dy[i * d + c];
+        const double gc = double(dyr[c]) * a.gamma[c];
+        mg += gc;
+        mgx += gc * xh[c];
+      }
+      mg /= static_cast<double>(d);
+      mgx /= static_cast<double>(d);
+      const double r = s.rstd[i];
+      for (int64_t c = 0; c < d; ++c) {
+        dz[i * d + c] = static_cast<float>(r * (double(dyr[c]) * a.gamma[c] - mg - double(xh[c]) * mgx));
       }
     }
-    for (int64_t c = 0; c < d; ++c) {
-      g.dgamma[c] = static_cast<float>(gs[c]);
-      g.dbeta[c] = static_cast<float>(bs[c]);
+  });
+  // dgamma = colsum(dY xhat), dbeta = colsum(dY) in float64, rows in order; column chunks on the pool.
+  for_ranges(ctx, d, kColChunk, [&](int64_t c0, int64_t c1) {
+    double gs[kColChunk] = {}, bs[kColChunk] = {};
+    for (int64_t i = 0; i < n; ++i) {
+      const float* dyr = dy + i * d;
+      const float* xh = s.xhat + i * d;
+      for (int64_t c = c0; c < c1; ++c) {
+        gs[c - c0] += double(dyr[c]) * xh[c];
+        bs[c - c0] += dyr[c];
+      }
     }
-  }
+    for (int64_t c = c0; c < c1; ++c) {
+      g.dgamma[c] = static_cast<float>(gs[c - c0]);
+      g.dbeta[c] = static_cast<float>(bs[c - c0]);
+    }
+  });
   // Output projection: dWo = dZ^T O, dbo = colsum dZ, dO = dZ Wo.
-  column_sums(dz, n, d, g.dbo);
+  column_sums(dz, n, d, g.dbo, ctx);
   VLK_RETURN_IF_ERROR(mm(true, false, d, d, n, 1.0f, dz, d, s.o, d, 0.0f, g.dwo, d, ctx));
   VLK_RETURN_IF_ERROR(mm(false, false, n, d, d, 1.0f, dz, d, a.wo, d, 0.0f, d_o, d, ctx));
-  for (int64_t head = 0; head < h; ++head) {
-    for (int64_t i = 0; i < n; ++i) {
-      double acc = 0;
-      const float* x1 = d_o + i * d + head * dh;
-      const float* x2 = s.o + i * d + head * dh;
-      for (int64_t c = 0; c < dh; ++c) acc += double(x1[c]) * x2[c];
-      delta[head * n + i] = static_cast<float>(acc);
+  // Delta = rowsum(dO o O) per head; rows on the pool.
+  for_ranges(ctx, n, 32, [&](int64_t r0, int64_t r1) {
+    for (int64_t head = 0; head < h; ++head) {
+      for (int64_t i = r0; i < r1; ++i) {
+        double acc = 0;
+        const float* x1 = d_o + i * d + head * dh;
+        const float* x2 = s.o + i * d + head * dh;
+        for (int64_t c = 0; c < dh; ++c) acc += double(x1[c]) * x2[c];
+        delta[head * n + i] = static_cast<float>(acc);
+      }
     }
-  }
-  std::fill(dq, dq + 3 * nd, 0.0f);
+    std::fill(dq + r0 * d, dq + r1 * d, 0.0f);
+    std::fill(dk + r0 * d, dk + r1 * d, 0.0f);
+    std::fill(dv + r0 * d, dv + r1 * d, 0.0f);
+  });
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
 
   const Packing pk = make_packing(a, ctx.isa);
@@ -800,9 +832,9 @@ Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAtten
   }
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
   // Input projections: dW = dP^T X, db = colsum dP, dX += dQ Wq + dK Wk + dV Wv.
-  column_sums(dq, n, d, g.dbq);
-  column_sums(dk, n, d, g.dbk);
-  column_sums(dv, n, d, g.dbv);
+  column_sums(dq, n, d, g.dbq, ctx);
+  column_sums(dk, n, d, g.dbk, ctx);
+  column_sums(dv, n, d, g.dbv, ctx);
   VLK_RETURN_IF_ERROR(mm(true, false, d, d, n, 1.0f, dq, d, a.x, d, 0.0f, g.dwq, d, ctx));
   VLK_RETURN_IF_ERROR(mm(true, false, d, d, n, 1.0f, dk, d, a.x, d, 0.0f, g.dwk, d, ctx));
   VLK_RETURN_IF_ERROR(mm(true, false, d, d, n, 1.0f, dv, d, a.x, d, 0.0f, g.dwv, d, ctx));

@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <vector>
 
 #include "common/context.hpp"
+#include "common/finite.hpp"
 #include "common/status.hpp"
 #include "linalg/gemm.hpp"
 
@@ -101,15 +101,7 @@ inline Status gram_upper(int64_t n, int64_t k, const float* a, float* c, const C
 /// kNonFinite naming `name`, row and column of the first NaN / infinity of a rows x cols array.
 inline Status check_finite(const char* name, const float* x, int64_t rows, int64_t cols) {
   const int64_t total = rows * cols;
-  // Fast pass: an all-ones exponent marks NaN and infinity; an OR over integer tests vectorizes
-  // (no float compare, no early exit). Only a failing input takes the slow pass that names it.
-  uint32_t bad = 0;
-  for (int64_t i = 0; i < total; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, x + i, sizeof bits);
-    bad |= static_cast<uint32_t>((bits & 0x7f800000u) == 0x7f800000u);
-  }
-  if (bad == 0) return Status::Ok();
+  if (all_finite(x, total)) return Status::Ok();  // only a failing input takes the naming pass
   for (int64_t i = 0; i < total; ++i) {
     if (!std::isfinite(x[i])) {
       return Status(Code::kNonFinite, std::string(name) + ": row " + std::to_string(i / cols) + ", column " +

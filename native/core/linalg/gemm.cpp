@@ -85,51 +85,18 @@ Status gemm(const GemmArgs& g, const Context& ctx) {
     }
     for (int64_t p0 = 0; p0 < g.k; p0 += kKc) {
       const int64_t kc = std::min(kKc, g.k - p0);
-      // Pack op(B)[p0 .. p0+kc, j0 .. j0+nc] into NR-wide panels, alpha folded in. Each layout is
-      // read along its contiguous axis.
+      // Pack op(B)[p0 .. p0+kc, j0 .. j0+nc] into NR-wide panels, alpha folded in.
       for (int64_t jp = 0; jp < nc; jp += nr) {
-        float* dst = bp.data() + (jp / nr) * nr * kc;
         const int w = static_cast<int>(std::min<int64_t>(nr, nc - jp));
-        if (g.trans_b) {  // B is N x K: row j holds op(B)[., j] contiguously
-          for (int j = 0; j < nr; ++j) {
-            if (j >= w) {
-              for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = 0.0f;
-              continue;
-            }
-            const float* src = g.b + (j0 + jp + j) * g.ldb + p0;
-            for (int64_t p = 0; p < kc; ++p) dst[p * nr + j] = g.alpha * src[p];
-          }
-        } else {  // B is K x N: row p holds op(B)[p, .] contiguously
-          for (int64_t p = 0; p < kc; ++p) {
-            const float* src = g.b + (p0 + p) * g.ldb + j0 + jp;
-            float* d = dst + p * nr;
-            for (int j = 0; j < w; ++j) d[j] = g.alpha * src[j];
-            for (int j = w; j < nr; ++j) d[j] = 0.0f;
-          }
-        }
+        const float* src = g.trans_b ? g.b + (j0 + jp) * g.ldb + p0 : g.b + p0 * g.ldb + j0 + jp;
+        kern.pack_b(src, g.ldb, g.trans_b, kc, w, g.alpha, bp.data() + (jp / nr) * nr * kc);
       }
       for (int64_t i0 = r0; i0 < r1; i0 += kMc) {
         const int64_t mc = std::min(kMc, r1 - i0);
         for (int64_t ip = 0; ip < mc; ip += mr) {
-          float* dst = ap.data() + (ip / mr) * mr * kc;
           const int h = static_cast<int>(std::min<int64_t>(mr, mc - ip));
-          if (g.trans_a) {  // A is K x M: row p holds op(A)[., p] contiguously
-            for (int64_t p = 0; p < kc; ++p) {
-              const float* src = g.a + (p0 + p) * g.lda + i0 + ip;
-              float* d = dst + p * mr;
-              for (int i = 0; i < h; ++i) d[i] = src[i];
-              for (int i = h; i < mr; ++i) d[i] = 0.0f;
-            }
-          } else {  // A is M x K: row i holds op(A)[i, .] contiguously
-            for (int i = 0; i < mr; ++i) {
-              if (i >= h) {
-                for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = 0.0f;
-                continue;
-              }
-              const float* src = g.a + (i0 + ip + i) * g.lda + p0;
-              for (int64_t p = 0; p < kc; ++p) dst[p * mr + i] = src[p];
-            }
-          }
+          const float* src = g.trans_a ? g.a + p0 * g.lda + i0 + ip : g.a + (i0 + ip) * g.lda + p0;
+          kern.pack_a(src, g.lda, g.trans_a, kc, h, ap.data() + (ip / mr) * mr * kc);
         }
         for (int64_t ip = 0; ip < mc; ip += mr) {
           const int rows = static_cast<int>(std::min<int64_t>(mr, mc - ip));

@@ -5,7 +5,7 @@ namespace vlk {
 namespace core {
 
 const GemmKernels& gemm_kernels_avx2() {
-  static const GemmKernels k{6, 16, &gemm_tile<6, 16>};
+  static const GemmKernels k{6, 16, &gemm_tile<6, 16>, &gemm_pack_a<6>, &gemm_pack_b<16>};
   return k;
 }
 

@@ -5,7 +5,7 @@ namespace vlk {
 namespace core {
 
 const GemmKernels& gemm_kernels_scalar() {
-  static const GemmKernels k{4, 8, &gemm_tile<4, 8>};
+  static const GemmKernels k{4, 8, &gemm_tile<4, 8>, &gemm_pack_a<4>, &gemm_pack_b<8>};
   return k;
 }
 
