@@ -4,7 +4,6 @@
 // from zero, then C + acc), so every ISA gives the same bits.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cstdint>
 
 #include "linalg/gemm_kernel.hpp"
@@ -94,7 +93,7 @@ void pack_a_12(const float* __restrict a, int64_t lda, bool trans, int64_t kc, i
   }
   __m512 r[16];
   for (int64_t k0 = 0; k0 < kc; k0 += 16) {
-    const int64_t count = std::min<int64_t>(16, kc - k0);
+    const int64_t count = kc - k0 < 16 ? kc - k0 : 16;
     const __mmask16 m = first_lanes(count);
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i) r[i] = i < h ? _mm512_maskz_loadu_ps(m, a + i * lda + k0) : _mm512_setzero_ps();
@@ -127,7 +126,7 @@ void pack_b_32(const float* __restrict b, int64_t ldb, bool trans, int64_t kc, i
   for (int half = 0; half < 2; ++half) {
     const int j0 = half * 16;
     for (int64_t k0 = 0; k0 < kc; k0 += 16) {
-      const int64_t count = std::min<int64_t>(16, kc - k0);
+      const int64_t count = kc - k0 < 16 ? kc - k0 : 16;
       const __mmask16 m = first_lanes(count);
 #pragma GCC unroll 16
       for (int j = 0; j < 16; ++j) {
