@@ -13,12 +13,14 @@ import {
   gcnBackwardSync,
   gcnSync,
   graph,
+  info,
   relevance,
   relevanceBackwardSync,
   relevanceSync,
   rowTopkMaskSync,
   scanRelevance,
   scanRelevanceSync,
+  setIsa,
   VlkError,
 } from './helpers/lib';
 import { gaussian } from './helpers/random';
@@ -188,6 +190,28 @@ Rel('gaussian: duplicate rows get distance 0, R = 1 and zero gradient from that 
   g[3] = 2;
   const dx = relevanceBackwardSync(x, g, { dim: d });
   for (const v of dx) assert.is(v, 0);
+});
+
+Rel('gaussian: far pairs underflow like exp (subnormal results kept, then 0), on every ISA path', () => {
+  // Points on a line at distances 0 .. 119 with sigma 1: exp(-d) spans 1 .. 1e-52, through
+  // fp32's subnormal range (below 1.2e-38, where the vector exp hands over to std::exp) to 0.
+  const n = 120;
+  const x = new Float32Array(n * 2);
+  for (let i = 0; i < n; i++) x[i * 2] = i;
+  for (const isa of info().isas) {
+    setIsa(isa as 'scalar' | 'avx2' | 'avx512');
+    const r = relevanceSync(x, { dim: 2, sigma: 1 });
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        const want = Math.fround(Math.exp(-Math.abs(i - j)));
+        const got = r[i * n + j];
+        // Normal range: relative 1e-6; subnormal: within 2 units of the smallest subnormal.
+        const ok = want >= 1.2e-38 ? Math.abs(got - want) <= 1e-6 * want : Math.abs(got - want) <= 3e-45;
+        if (!ok) assert.unreachable(`${isa}: R[${i}, ${j}] = ${got}, exp(-${Math.abs(i - j)}) = ${want}`);
+      }
+    }
+  }
+  setIsa(null);
 });
 
 Rel('cosine: a zero row relates 0 to everything (and itself); other rows keep their cosines', () => {

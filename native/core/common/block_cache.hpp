@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <new>
+#include <vector>
 
 namespace vlk {
 namespace core {
@@ -66,6 +67,29 @@ class CachedArray {
   T* p_ = nullptr;
   size_t n_ = 0;
 };
+
+/// std::allocator over the block cache, for scratch vectors whose code wants std::vector's
+/// interface: `ScratchVector<float> v(n)` zero-fills resident pages instead of faulting fresh ones.
+template <class T>
+struct BlockAllocator {
+  using value_type = T;
+  BlockAllocator() = default;
+  template <class U>
+  BlockAllocator(const BlockAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
+  T* allocate(size_t n) {
+    void* p = block_acquire(n * sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) noexcept { block_release(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const BlockAllocator<U>&) const noexcept { return true; }
+  template <class U>
+  bool operator!=(const BlockAllocator<U>&) const noexcept { return false; }
+};
+
+template <class T>
+using ScratchVector = std::vector<T, BlockAllocator<T>>;
 
 }  // namespace core
 }  // namespace vlk

@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "common/block_cache.hpp"
+#include "graph/fast_exp.hpp"
 #include "graph/graph_common.hpp"
+#include "isa/isa.hpp"
 
 namespace vlk {
 namespace core {
@@ -35,9 +38,9 @@ Status check_args(const RelevanceArgs& a) {
 // Centred rows (fp32), their squared norms (float64), and the distance matrix d (n x n, float64
 // is not needed: fp32 sqrt of the float64 d^2) written into `dist`.
 struct Distances {
-  std::vector<float> xc;
-  std::vector<double> sq;
-  std::vector<float> dist;
+  ScratchVector<float> xc;
+  ScratchVector<double> sq;
+  ScratchVector<float> dist;
 };
 
 Status distances(const RelevanceArgs& a, Distances* out, const Context& ctx) {
@@ -45,7 +48,7 @@ Status distances(const RelevanceArgs& a, Distances* out, const Context& ctx) {
   out->xc.resize(static_cast<size_t>(n * d));
   out->sq.resize(static_cast<size_t>(n));
   out->dist.resize(static_cast<size_t>(n * n));
-  std::vector<double> mean(static_cast<size_t>(d), 0.0);
+  ScratchVector<double> mean(static_cast<size_t>(d), 0.0);
   for (int64_t i = 0; i < n; ++i) {
     for (int64_t k = 0; k < d; ++k) mean[k] += a.x[i * d + k];
   }
@@ -64,7 +67,7 @@ Status distances(const RelevanceArgs& a, Distances* out, const Context& ctx) {
   float* g = out->dist.data();
   VLK_RETURN_IF_ERROR(graph_detail::gram_upper(n, d, xc, g, ctx));
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
-  const std::vector<double>& sq = out->sq;
+  const ScratchVector<double>& sq = out->sq;
   for_rows(n, ctx, [&](int64_t i) {
     g[i * n + i] = 0.0f;
     for (int64_t j = i + 1; j < n; ++j) {
@@ -90,7 +93,7 @@ Status distances(const RelevanceArgs& a, Distances* out, const Context& ctx) {
 }
 
 // Unit rows u_i = x_i / max(||x_i||, 1e-12) and the norms used.
-void unit_rows(const RelevanceArgs& a, std::vector<float>* u, std::vector<double>* nrm, const Context& ctx) {
+void unit_rows(const RelevanceArgs& a, ScratchVector<float>* u, ScratchVector<double>* nrm, const Context& ctx) {
   const int64_t n = a.n, d = a.d;
   u->resize(static_cast<size_t>(n * d));
   nrm->resize(static_cast<size_t>(n));
@@ -103,6 +106,31 @@ void unit_rows(const RelevanceArgs& a, std::vector<float>* u, std::vector<double
   });
 }
 
+// r[j] = exp(-dist[j] * inv): the branch-free fexp, vectorized in the ISA clones; arguments below
+// its range (results under ~1e-38, where fexp clamps) are redone with std::exp, keeping the
+// subnormal results.
+VLK_INLINE void exp_neg_row_impl(const float* __restrict dist, float* __restrict r, int64_t n, float inv) {
+  for (int64_t j = 0; j < n; ++j) r[j] = graph_detail::fexp(-dist[j] * inv);
+}
+VLK_TARGET_AVX512 void exp_neg_row_avx512(const float* dist, float* r, int64_t n, float inv) {
+  exp_neg_row_impl(dist, r, n, inv);
+}
+VLK_TARGET_AVX2 void exp_neg_row_avx2(const float* dist, float* r, int64_t n, float inv) {
+  exp_neg_row_impl(dist, r, n, inv);
+}
+
+void exp_neg_row(Isa isa, const float* dist, float* r, int64_t n, float inv) {
+  switch (isa) {
+    case Isa::kAvx512: exp_neg_row_avx512(dist, r, n, inv); break;
+    case Isa::kAvx2: exp_neg_row_avx2(dist, r, n, inv); break;
+    case Isa::kScalar: exp_neg_row_impl(dist, r, n, inv); break;
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const float x = -dist[j] * inv;
+    if (x < -87.3365f) r[j] = std::exp(x);
+  }
+}
+
 }  // namespace
 
 Status relevance(const RelevanceArgs& a, float* r, const Context& ctx) {
@@ -111,8 +139,8 @@ Status relevance(const RelevanceArgs& a, float* r, const Context& ctx) {
   const int64_t n = a.n;
   try {
     if (a.kind == RelevanceKind::kCosine) {
-      std::vector<float> u;
-      std::vector<double> nrm;
+      ScratchVector<float> u;
+      ScratchVector<double> nrm;
       unit_rows(a, &u, &nrm, ctx);
       if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
       VLK_RETURN_IF_ERROR(graph_detail::gram_upper(n, a.d, u.data(), r, ctx));
@@ -125,8 +153,9 @@ Status relevance(const RelevanceArgs& a, float* r, const Context& ctx) {
       VLK_RETURN_IF_ERROR(distances(a, &dd, ctx));
       const float inv = static_cast<float>(1.0 / a.sigma);
       const float* dist = dd.dist.data();
+      const Isa isa = ctx.isa;
       for_rows(n, ctx, [&](int64_t i) {
-        for (int64_t j = 0; j < n; ++j) r[i * n + j] = std::exp(-dist[i * n + j] * inv);
+        exp_neg_row(isa, dist + i * n, r + i * n, n, inv);
         r[i * n + i] = 1.0f;
       });
     }
@@ -144,14 +173,14 @@ Status relevance_backward(const RelevanceArgs& a, const float* dr, float* dx, co
   const int64_t n = a.n, d = a.d;
   try {
     if (a.kind == RelevanceKind::kCosine) {
-      std::vector<float> u;
-      std::vector<double> nrm;
+      ScratchVector<float> u;
+      ScratchVector<double> nrm;
       unit_rows(a, &u, &nrm, ctx);
-      std::vector<float> s(static_cast<size_t>(n * n));
+      ScratchVector<float> s(static_cast<size_t>(n * n));
       for_rows(n, ctx, [&](int64_t i) {
         for (int64_t j = 0; j < n; ++j) s[i * n + j] = static_cast<float>(double(dr[i * n + j]) + dr[j * n + i]);
       });
-      std::vector<float> du(static_cast<size_t>(n * d));
+      ScratchVector<float> du(static_cast<size_t>(n * d));
       VLK_RETURN_IF_ERROR(matmul(false, false, n, d, n, s.data(), u.data(), du.data(), 0.0f, ctx));
       for_rows(n, ctx, [&](int64_t i) {
         const float* ui = u.data() + i * d;
@@ -170,8 +199,8 @@ Status relevance_backward(const RelevanceArgs& a, const float* dr, float* dx, co
       const double inv = 1.0 / a.sigma;
       const float* dist = dd.dist.data();
       // W (n x n) in place of the distances' copy; rowsum in float64.
-      std::vector<float> w(static_cast<size_t>(n * n));
-      std::vector<double> rowsum(static_cast<size_t>(n));
+      ScratchVector<float> w(static_cast<size_t>(n * n));
+      ScratchVector<double> rowsum(static_cast<size_t>(n));
       for_rows(n, ctx, [&](int64_t i) {
         double acc = 0;
         for (int64_t j = 0; j < n; ++j) {
@@ -187,7 +216,7 @@ Status relevance_backward(const RelevanceArgs& a, const float* dr, float* dx, co
         rowsum[i] = acc;
       });
       if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
-      std::vector<float> wx(static_cast<size_t>(n * d));
+      ScratchVector<float> wx(static_cast<size_t>(n * d));
       VLK_RETURN_IF_ERROR(matmul(false, false, n, d, n, w.data(), dd.xc.data(), wx.data(), 0.0f, ctx));
       const float* xc = dd.xc.data();
       for_rows(n, ctx, [&](int64_t i) {
