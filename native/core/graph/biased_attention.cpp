@@ -725,85 +725,76 @@ Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAtten
     bwd_tile(ctx.isa, t, sb, pb, s.lse + head * n, delta + head * n);
   };
   TaskFlags flags;
-  // Pass 1: one task per query block, heads in order: dQ rows and G = sum_h dS_h rows (into dR).
-  run_tasks(ctx, nqb, [&](int64_t qb) {
-    if (flags.oom || flags.aborted || flags.failed) return;
-    if (ctx.cancelled()) {
-      flags.aborted = true;
-      return;
-    }
+  // One pass over the tiles, by strips of query rows (block_q): per strip one task per head takes
+  // the strip's tiles of its head in key order, computes P and dS once per tile and adds dQ (the
+  // strip's rows), dK and dV (every key row; strips in order, so each head's sums run in query
+  // order) to its own head's columns, and keeps its dS rows; then G = sum_h dS_h (heads in order)
+  // gives the strip's dR rows and dw terms. Every sum runs in the same order whatever the threads.
+  CachedArray<float> ds_strip;
+  try {
+    ds_strip.reset(static_cast<size_t>(h * bq * n));
+  } catch (const std::bad_alloc&) {
+    return Status(Code::kOutOfMemory, "biased attention backward: out of memory for the dS strip");
+  }
+  for (int64_t qb = 0; qb < nqb; ++qb) {
     const int64_t i0 = qb * bq, rows = std::min(bq, n - i0);
-    std::vector<float> sb, pb, pa;
-    try {
-      sb.resize(tile_floats);
-      pb.resize(tile_floats);
-      pa.resize(pack_floats);
-    } catch (const std::bad_alloc&) {
-      flags.oom = true;
-      return;
-    }
-    float* grow = g.drelevance + i0 * n;
-    std::fill(grow, grow + rows * n, 0.0f);
-    for (int64_t head = 0; head < h; ++head) {
+    run_tasks(ctx, h, [&](int64_t head) {
+      if (flags.oom || flags.aborted || flags.failed) return;
+      if (ctx.cancelled()) {
+        flags.aborted = true;
+        return;
+      }
+      std::vector<float> sb, pb, pa;
+      try {
+        sb.resize(tile_floats);
+        pb.resize(tile_floats);
+        pa.resize(pack_floats);
+      } catch (const std::bad_alloc&) {
+        flags.oom = true;
+        return;
+      }
       const int64_t c0 = head * dh;
+      float* dsh = ds_strip.data() + head * bq * n;  // rows x n
       for (int64_t kb = 0; kb < nkb; ++kb) {
         const int64_t j0 = kb * bk, cols = std::min(bk, n - j0);
         tile_grads(head, i0, rows, j0, cols, sb.data(), pb.data());
         for (int64_t rr = 0; rr < rows; ++rr) {
-          float* gr = grow + rr * n + j0;
-          const float* ds = pb.data() + rr * cols;
-          for (int64_t c = 0; c < cols; ++c) gr[c] += ds[c];
+          std::memcpy(dsh + rr * n + j0, pb.data() + rr * cols, static_cast<size_t>(cols) * sizeof(float));
         }
         // dQ_i += scale dS K_j.
         pack_tile(pk, pb.data(), rows, cols, cols, scale, pa.data());
         tile_mm(pk, pa.data(), pk.mr * cols, kn.data() + head * pk.n_size() + j0 * pk.nr, n * pk.nr, cols,
                 dq + i0 * d + c0, d, rows, dh, true);
+        // dV_j += P^T dO_i, dK_j += scale dS^T Q_i.
+        pack_tile_t(pk, sb.data(), rows, cols, cols, 1.0f, pa.data());
+        tile_mm(pk, pa.data(), pk.mr * rows, don.data() + head * pk.n_size() + i0 * pk.nr, n * pk.nr, rows,
+                dv + j0 * d + c0, d, cols, dh, true);
+        pack_tile_t(pk, pb.data(), rows, cols, cols, scale, pa.data());
+        tile_mm(pk, pa.data(), pk.mr * rows, qn.data() + head * pk.n_size() + i0 * pk.nr, n * pk.nr, rows,
+                dk + j0 * d + c0, d, cols, dh, true);
       }
-    }
-    for (int64_t rr = 0; rr < rows; ++rr) {
-      const int64_t i = i0 + rr;
-      float* gr = grow + rr * n;
-      const float* rrow = a.relevance + i * n;
-      double acc = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        acc += double(gr[j]) * rrow[j];  // G is 0 where not connected
-        gr[j] *= wf;
+    });
+    VLK_RETURN_IF_ERROR(flags.result());
+    // The strip's G rows (heads in order), dw terms, and dR = w G.
+    for_ranges(ctx, rows, 8, [&](int64_t r0, int64_t r1) {
+      for (int64_t rr = r0; rr < r1; ++rr) {
+        const int64_t i = i0 + rr;
+        float* gr = g.drelevance + i * n;
+        std::fill(gr, gr + n, 0.0f);
+        for (int64_t head = 0; head < h; ++head) {
+          const float* ds = ds_strip.data() + head * bq * n + rr * n;
+          for (int64_t j = 0; j < n; ++j) gr[j] += ds[j];
+        }
+        const float* rrow = a.relevance + i * n;
+        double acc = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          acc += double(gr[j]) * rrow[j];  // G is 0 where not connected
+          gr[j] *= wf;
+        }
+        dw_rows[i] = acc;
       }
-      dw_rows[i] = acc;
-    }
-  });
-  VLK_RETURN_IF_ERROR(flags.result());
-  // Pass 2: one task per (head, key block): dK and dV rows.
-  run_tasks(ctx, h * nkb, [&](int64_t task) {
-    if (flags.oom || flags.aborted || flags.failed) return;
-    if (ctx.cancelled()) {
-      flags.aborted = true;
-      return;
-    }
-    const int64_t head = task / nkb, kb = task % nkb, c0 = head * dh;
-    const int64_t j0 = kb * bk, cols = std::min(bk, n - j0);
-    std::vector<float> sb, pb, pa;
-    try {
-      sb.resize(tile_floats);
-      pb.resize(tile_floats);
-      pa.resize(pack_floats);
-    } catch (const std::bad_alloc&) {
-      flags.oom = true;
-      return;
-    }
-    for (int64_t qb = 0; qb < nqb; ++qb) {
-      const int64_t i0 = qb * bq, rows = std::min(bq, n - i0);
-      tile_grads(head, i0, rows, j0, cols, sb.data(), pb.data());
-      // dV_j += P^T dO_i, dK_j += scale dS^T Q_i.
-      pack_tile_t(pk, sb.data(), rows, cols, cols, 1.0f, pa.data());
-      tile_mm(pk, pa.data(), pk.mr * rows, don.data() + head * pk.n_size() + i0 * pk.nr, n * pk.nr, rows,
-              dv + j0 * d + c0, d, cols, dh, true);
-      pack_tile_t(pk, pb.data(), rows, cols, cols, scale, pa.data());
-      tile_mm(pk, pa.data(), pk.mr * rows, qn.data() + head * pk.n_size() + i0 * pk.nr, n * pk.nr, rows,
-              dk + j0 * d + c0, d, cols, dh, true);
-    }
-  });
-  VLK_RETURN_IF_ERROR(flags.result());
+    });
+  }
   {
     double dw = 0;
     for (int64_t i = 0; i < n; ++i) dw += dw_rows[i];
