@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { makeGaussian } from './lib/data.mjs';
 import { cpuSnapshot, foreignCpu, machineInfo } from './lib/machine.mjs';
 import { fmt, formatTable, sig } from './lib/table.mjs';
-import { upperMedian } from './lib/peer.mjs';
+import { upperMedian, warmUp } from './lib/peer.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const median = upperMedian;
@@ -109,7 +109,8 @@ export async function main(argv) {
     const g = await vlk.biasedAttentionBackward(args, dOut, { ...opts, saved: f.saved });
     return { f, g, fwd: t1 - t0, total: performance.now() - t0 };
   };
-  let last = await step(); // warm-up
+  await warmUp(step, vlk); // until the block cache serves every allocation (see bench/lib/peer.mjs)
+  let last = await step();
   const times = [];
   const fwdTimes = [];
   const snap0 = cpuSnapshot();

@@ -66,7 +66,7 @@ export async function main(argv) {
     const gs = cachedUnitGaussian(n, d, 7102);
     const Q = { data: qs.data, rows: n, cols: d };
     const G = { data: gs.data, rows: n, cols: d };
-    const { out, times } = await timeWarm(() => vlk.expandQueries(Q, G, { m, k, temperature: T, metric: 'cosine', threads }), repeats);
+    const { out, times } = await timeWarm(() => vlk.expandQueries(Q, G, { m, k, temperature: T, metric: 'cosine', threads }), repeats, vlk);
     const p = peer(['expand', '--queries', qs.path, '--gallery', gs.path, '--m', String(m), '--k', String(k), '--temperature', String(T), '--threads', String(threads), '--repeats', peerRepeats]);
     const tV = median(times);
     let tP = null, agree = null, maxDiff = null;
@@ -95,7 +95,7 @@ export async function main(argv) {
       for (let j = 0; j < c; j++) rowsC[i * c + j] = (i * 7919 + j * 13) % nBank;
     }
     const inputs = { words: { data: ws.data, dims: [q, l, d] }, regions: { data: rs.data, dims: [nBank, r, d] }, candidates: { offsets, rows: rowsC } };
-    const { out, times } = await timeWarm(() => vlk.scanSimilarity(inputs, { mode: 't2i-lse', k, threads }), repeats);
+    const { out, times } = await timeWarm(() => vlk.scanSimilarity(inputs, { mode: 't2i-lse', k, threads }), repeats, vlk);
     const p = peer(['scan', '--words', ws.path, '--regions', rs.path, '--q', String(q), '--l', String(l), '--r', String(r), '--c', String(c), '--k', String(k), '--threads', String(threads), '--repeats', peerRepeats]);
     const tV = median(times);
     let tP = null, agree = null, maxDiff = null;

@@ -78,7 +78,7 @@ export async function main(argv) {
   const dr = gaussianArray(n * n, 15, 1);
   const X = { data: x, rows: n, cols: d };
 
-  const measureRelevance = () => timeWarm(() => vlk.relevance(X, { sigma }), repeats);
+  const measureRelevance = () => timeWarm(() => vlk.relevance(X, { sigma }), repeats, vlk);
   const rel = await measureRelevance();
   const r = rel.out;
   const mask = vlk.rowTopkMaskSync({ data: r, rows: n, cols: n }, { fraction: 0.5 });
@@ -87,14 +87,14 @@ export async function main(argv) {
   const measureRelBwd = () => timeWarm(async () => {
     const rr = await vlk.relevance(X, { sigma });
     return { rr, dx: await vlk.relevanceBackward(X, { data: dr, rows: n, cols: n }, { sigma }) };
-  }, repeats);
+  }, repeats, vlk);
   const relBwd = await measureRelBwd();
   const inputs = { adjacency: a, input: X, weight: { data: w, rows: d, cols: d }, bias: b };
   const measureGcn = () => timeWarm(async () => {
     const f = await vlk.gcn(inputs, { slope });
     const g = await vlk.gcnBackward({ ...inputs, gradOutput: { data: dy, rows: n, cols: d }, ...f }, { slope });
     return { f, g };
-  }, repeats);
+  }, repeats, vlk);
   const fwdBwd = await measureGcn();
 
   const dir = mkdtempSync(join(tmpdir(), 'vlk-graph-bench-'));
