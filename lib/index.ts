@@ -27,6 +27,16 @@ export type {
   WeightedTripletOptions,
   WeightedTripletResult,
 } from './matching_losses';
+export { preferenceLoss, preferenceLossSync } from './preference_loss';
+export type {
+  PreferenceLossOptions,
+  PreferencePairInputs,
+  PreferencePairResult,
+  PreferenceScoreInputs,
+  PreferenceScoreResult,
+} from './preference_loss';
+export { clipLoss, clipLossSync } from './clip_loss';
+export type { ClipLossOptions, ClipLossResult } from './clip_loss';
 export { kmeans, kmeansSync, sinkhorn, sinkhornSync, swavLoss, swavLossSync } from './cluster';
 export type { KmeansOptions, KmeansProgress, KmeansResult, SinkhornOptions, SwavLossOptions, SwavLossResult } from './cluster';
 export {

@@ -209,6 +209,10 @@ export interface NativeBinding {
   vseHingeAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
   weightedTripletSync(spec: Record<string, unknown>): unknown;
   weightedTripletAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
+  preferenceLossSync(spec: Record<string, unknown>): unknown;
+  preferenceLossAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
+  clipLossSync(spec: Record<string, unknown>): unknown;
+  clipLossAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
   sinkhornSync(spec: Record<string, unknown>): Float32Array;
   sinkhornAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<Float32Array>;
   swavLossSync(spec: Record<string, unknown>): unknown;

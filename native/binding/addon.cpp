@@ -11,6 +11,8 @@
 #include "two_hop_loss.hpp"
 #include "memory_bank.hpp"
 #include "matching_losses.hpp"
+#include "preference_loss.hpp"
+#include "clip_loss.hpp"
 #include "cluster.hpp"
 #include "graph.hpp"
 #include "global_local.hpp"
@@ -63,6 +65,10 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::VseHingeAsync>("vseHingeAsync", napi_enumerable),
                              InstanceMethod<&Addon::WeightedTripletSync>("weightedTripletSync", napi_enumerable),
                              InstanceMethod<&Addon::WeightedTripletAsync>("weightedTripletAsync", napi_enumerable),
+                             InstanceMethod<&Addon::PreferenceLossSync>("preferenceLossSync", napi_enumerable),
+                             InstanceMethod<&Addon::PreferenceLossAsync>("preferenceLossAsync", napi_enumerable),
+                             InstanceMethod<&Addon::ClipLossSync>("clipLossSync", napi_enumerable),
+                             InstanceMethod<&Addon::ClipLossAsync>("clipLossAsync", napi_enumerable),
                              InstanceMethod<&Addon::SinkhornSync>("sinkhornSync", napi_enumerable),
                              InstanceMethod<&Addon::SinkhornAsync>("sinkhornAsync", napi_enumerable),
                              InstanceMethod<&Addon::SwavLossSync>("swavLossSync", napi_enumerable),
@@ -157,6 +163,10 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value VseHingeAsync(const Napi::CallbackInfo& info) { return binding::VseHingeAsync(info, state_); }
   Napi::Value WeightedTripletSync(const Napi::CallbackInfo& info) { return binding::WeightedTripletSync(info); }
   Napi::Value WeightedTripletAsync(const Napi::CallbackInfo& info) { return binding::WeightedTripletAsync(info, state_); }
+  Napi::Value PreferenceLossSync(const Napi::CallbackInfo& info) { return binding::PreferenceLossSync(info); }
+  Napi::Value PreferenceLossAsync(const Napi::CallbackInfo& info) { return binding::PreferenceLossAsync(info, state_); }
+  Napi::Value ClipLossSync(const Napi::CallbackInfo& info) { return binding::ClipLossSync(info); }
+  Napi::Value ClipLossAsync(const Napi::CallbackInfo& info) { return binding::ClipLossAsync(info, state_); }
   Napi::Value SinkhornSync(const Napi::CallbackInfo& info) { return binding::SinkhornSync(info); }
   Napi::Value SinkhornAsync(const Napi::CallbackInfo& info) { return binding::SinkhornAsync(info, state_); }
   Napi::Value SwavLossSync(const Napi::CallbackInfo& info) { return binding::SwavLossSync(info); }
