@@ -172,3 +172,9 @@ export type {
 } from './types';
 export { binding } from './loader';
 export type { NativeBinding, NativeCancelToken, NativeFlatIndex, NativeInfo } from './loader';
+export { multiQuerySearch, multiQuerySearchSync } from './multi_query_search';
+export type { Fusion, MultiQuerySearchOptions, MultiQuerySearchResult } from './multi_query_search';
+export { combinePriors, priorSearch, priorSearchSync } from './prior_search';
+export type { PriorSearchOptions, PriorSearchResult, PriorsInput } from './prior_search';
+export { aestheticRerank, gridOrder } from './aesthetic_rerank';
+export type { AestheticRerankResult, GridOrderResult } from './aesthetic_rerank';

@@ -249,6 +249,10 @@ export interface NativeBinding {
   expandQueriesAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
   augmentGallerySync(spec: Record<string, unknown>): unknown;
   augmentGalleryAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
+  multiQuerySearchSync(spec: Record<string, unknown>): unknown;
+  multiQuerySearchAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
+  priorSearchSync(spec: Record<string, unknown>): unknown;
+  priorSearchAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
   biasedAttentionSync(spec: Record<string, unknown>): unknown;
   biasedAttentionAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
   biasedAttentionBackwardSync(spec: Record<string, unknown>): unknown;

@@ -46,7 +46,9 @@
       "native/core/search/search.cpp",
       "native/core/search/search_quantized.cpp",
       "native/core/search/search_quantized_kernel_scalar.cpp",
-      "native/core/search/search_kernel_scalar.cpp"
+      "native/core/search/search_kernel_scalar.cpp",
+      "native/core/search/multi_query_search.cpp",
+      "native/core/search/prior_search.cpp"
     ],
     "vlk_avx2_sources": [
       "native/core/linalg/gemm_kernel_avx2.cpp",
@@ -84,7 +86,9 @@
       "native/binding/rerank.cpp",
       "native/binding/safetensors.cpp",
       "native/binding/search.cpp",
-      "native/binding/two_hop_loss.cpp"
+      "native/binding/two_hop_loss.cpp",
+      "native/binding/multi_query_search.cpp",
+      "native/binding/prior_search.cpp"
     ],
     "vlk_cuda_sources": [
       "native/cuda/common/device.cu",

@@ -25,6 +25,8 @@
 #include "rerank.hpp"
 #include "safetensors.hpp"
 #include "search.hpp"
+#include "multi_query_search.hpp"
+#include "prior_search.hpp"
 
 namespace vlk {
 namespace binding {
@@ -126,6 +128,10 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::SetIsa>("setIsa", napi_enumerable),
                              InstanceMethod<&Addon::ReleaseMemory>("releaseMemory", napi_enumerable),
                              InstanceMethod<&Addon::ErrorCodes>("_errorCodes", napi_enumerable),
+                             InstanceMethod<&Addon::MultiQuerySearchSync>("multiQuerySearchSync", napi_enumerable),
+                             InstanceMethod<&Addon::MultiQuerySearchAsync>("multiQuerySearchAsync", napi_enumerable),
+                             InstanceMethod<&Addon::PriorSearchSync>("priorSearchSync", napi_enumerable),
+                             InstanceMethod<&Addon::PriorSearchAsync>("priorSearchAsync", napi_enumerable),
                          });
   }
 
@@ -232,6 +238,12 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value SetIsa(const Napi::CallbackInfo& info) { return binding::SetIsa(info); }
   Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) { return binding::ReleaseMemory(info); }
   Napi::Value ErrorCodes(const Napi::CallbackInfo& info) { return binding::ErrorCodes(info); }
+  Napi::Value MultiQuerySearchSync(const Napi::CallbackInfo& info) { return binding::MultiQuerySearchSync(info); }
+  Napi::Value MultiQuerySearchAsync(const Napi::CallbackInfo& info) {
+    return binding::MultiQuerySearchAsync(info, state_);
+  }
+  Napi::Value PriorSearchSync(const Napi::CallbackInfo& info) { return binding::PriorSearchSync(info); }
+  Napi::Value PriorSearchAsync(const Napi::CallbackInfo& info) { return binding::PriorSearchAsync(info, state_); }
 
   AddonState state_;
 };
