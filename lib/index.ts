@@ -112,6 +112,8 @@ export type { CombinerTrainerOptions, Triplets, TrainProgress } from './trainer'
 export type { CombinerWeights, ComposeMode, ComposeOptions, ComposedSearchOptions } from './compose';
 export type { TokenGalleryInput, TokenMaxSearchOptions } from './token_max_search';
 export { mergeTopK, mergeTopKSync } from './merge_top_k';
+export { crossModalRanks, crossModalRanksSync, rankOfTargets, rankOfTargetsSync } from './rank_of_targets';
+export type { CrossModalOptions, CrossModalResult, GroundTruth, IdLists, RankOptions, RankResult, TieRule } from './rank_of_targets';
 export { rerank, rerankSync } from './rerank';
 export { FlatIndex } from './flat_index';
 export { ShardedIndex } from './sharded_index';

@@ -257,6 +257,10 @@ export interface NativeBinding {
   biasedAttentionAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
   biasedAttentionBackwardSync(spec: Record<string, unknown>): unknown;
   biasedAttentionBackwardAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
+  rankOfTargetsSync(spec: Record<string, unknown>): unknown;
+  rankOfTargetsAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
+  crossModalRanksSync(spec: Record<string, unknown>): unknown;
+  crossModalRanksAsync(spec: Record<string, unknown>, token?: NativeCancelToken): Promise<unknown>;
   createCancelToken(): NativeCancelToken;
   info(): NativeInfo;
   cudaInfo(): NativeCudaInfo;

@@ -31,6 +31,7 @@
       "native/core/losses/weighted_triplet.cpp",
       "native/core/losses/preference_loss.cpp",
       "native/core/losses/clip_loss.cpp",
+      "native/core/metrics/rank_of_targets.cpp",
       "native/core/memory/ema_update.cpp",
       "native/core/memory/memory_bank.cpp",
       "native/core/optim/adamw.cpp",
@@ -88,7 +89,8 @@
       "native/binding/search.cpp",
       "native/binding/two_hop_loss.cpp",
       "native/binding/multi_query_search.cpp",
-      "native/binding/prior_search.cpp"
+      "native/binding/prior_search.cpp",
+      "native/binding/rank_of_targets.cpp"
     ],
     "vlk_cuda_sources": [
       "native/cuda/common/device.cu",

@@ -27,6 +27,7 @@
 #include "search.hpp"
 #include "multi_query_search.hpp"
 #include "prior_search.hpp"
+#include "rank_of_targets.hpp"
 
 namespace vlk {
 namespace binding {
@@ -122,6 +123,10 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::WriteSafetensorsSync>("writeSafetensorsSync", napi_enumerable),
                              InstanceMethod<&Addon::WriteSafetensorsAsync>("writeSafetensorsAsync", napi_enumerable),
                              InstanceMethod<&Addon::EncodeSafetensorsSync>("encodeSafetensorsSync", napi_enumerable),
+                             InstanceMethod<&Addon::RankOfTargetsSync>("rankOfTargetsSync", napi_enumerable),
+                             InstanceMethod<&Addon::RankOfTargetsAsync>("rankOfTargetsAsync", napi_enumerable),
+                             InstanceMethod<&Addon::CrossModalRanksSync>("crossModalRanksSync", napi_enumerable),
+                             InstanceMethod<&Addon::CrossModalRanksAsync>("crossModalRanksAsync", napi_enumerable),
                              InstanceMethod<&Addon::CreateCancelToken>("createCancelToken", napi_enumerable),
                              InstanceMethod<&Addon::Info>("info", napi_enumerable),
                              InstanceMethod<&Addon::CudaInfo>("cudaInfo", napi_enumerable),
@@ -232,6 +237,10 @@ class Addon : public Napi::Addon<Addon> {
   Napi::Value WriteSafetensorsSync(const Napi::CallbackInfo& info) { return binding::WriteSafetensorsSync(info, state_); }
   Napi::Value WriteSafetensorsAsync(const Napi::CallbackInfo& info) { return binding::WriteSafetensorsAsync(info, state_); }
   Napi::Value EncodeSafetensorsSync(const Napi::CallbackInfo& info) { return binding::EncodeSafetensorsSync(info, state_); }
+  Napi::Value RankOfTargetsSync(const Napi::CallbackInfo& info) { return binding::RankOfTargetsSync(info); }
+  Napi::Value RankOfTargetsAsync(const Napi::CallbackInfo& info) { return binding::RankOfTargetsAsync(info, state_); }
+  Napi::Value CrossModalRanksSync(const Napi::CallbackInfo& info) { return binding::CrossModalRanksSync(info); }
+  Napi::Value CrossModalRanksAsync(const Napi::CallbackInfo& info) { return binding::CrossModalRanksAsync(info, state_); }
   Napi::Value CreateCancelToken(const Napi::CallbackInfo& info) { return binding::CreateCancelToken(info, state_); }
   Napi::Value Info(const Napi::CallbackInfo& info) { return binding::Info(info, state_); }
   Napi::Value CudaInfo(const Napi::CallbackInfo& info) { return binding::CudaInfo(info); }
