@@ -18,20 +18,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { kmeans, kmeansSync, sinkhorn, sinkhornSync, swavLoss, swavLossSync, VlkError } from './helpers/lib';
 import { gaussian, rng } from './helpers/random';
+import { expectCode } from './helpers/expect';
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
-
-function expectCode(fn: () => unknown, want: string, match?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, VlkError);
-    assert.is((e as VlkError).code, want, (e as Error).message);
-    if (match) assert.match((e as Error).message, match);
-    return;
-  }
-  assert.unreachable(`expected ${want}`);
-}
 
 function randomMatrix(rows: number, cols: number, seed: number, scale = 1): Float32Array {
   const g = gaussian(seed);

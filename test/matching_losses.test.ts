@@ -18,18 +18,7 @@ import {
   weightedTripletSync,
 } from './helpers/lib';
 import { gaussian, rng } from './helpers/random';
-
-function code(fn: () => unknown, want: string, match?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, VlkError);
-    assert.is((e as VlkError).code, want, (e as Error).message);
-    if (match) assert.match((e as Error).message, match);
-    return;
-  }
-  assert.unreachable(`expected ${want}`);
-}
+import { expectCode as code } from './helpers/expect';
 
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(b), 1e-12);
 

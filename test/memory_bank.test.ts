@@ -8,18 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { emaUpdate, MemoryBank, memoryInfoNce, memoryInfoNceSync, VlkError } from './helpers/lib';
 import { gaussianMatrix } from './helpers/random';
-
-function code(fn: () => unknown, want: string, match?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, VlkError);
-    assert.is((e as VlkError).code, want, (e as Error).message);
-    if (match) assert.match((e as Error).message, match);
-    return;
-  }
-  assert.unreachable(`expected ${want}`);
-}
+import { expectCode as code } from './helpers/expect';
 
 const Bank = suite('MemoryBank');
 

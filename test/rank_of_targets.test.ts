@@ -12,23 +12,12 @@ import { binding, crossModalRanks, crossModalRanksSync, rankOfTargets, rankOfTar
 import { readNpy } from './helpers/npy';
 import { dataRoot } from './helpers/paths';
 import { gaussianMatrix, rng } from './helpers/random';
+import { expectCode as code } from './helpers/expect';
 
 type Metric = 'ip' | 'cosine' | 'l2';
 type Ties = 'stable' | 'optimistic' | 'pessimistic';
 const METRICS: Metric[] = ['ip', 'cosine', 'l2'];
 const TIES: Ties[] = ['stable', 'optimistic', 'pessimistic'];
-
-function code(fn: () => unknown, want: string, match?: RegExp): void {
-  try {
-    fn();
-  } catch (e) {
-    assert.instance(e, VlkError);
-    assert.is((e as VlkError).code, want, (e as Error).message);
-    if (match) assert.match((e as Error).message, match);
-    return;
-  }
-  assert.unreachable(`expected ${want}`);
-}
 
 // The binding's own errors (no lib wrapper): an Error whose code is the typed code.
 function nativeCode(fn: () => unknown, want: string, match?: RegExp): void {
