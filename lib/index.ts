@@ -238,3 +238,31 @@ export { combinePriors, priorSearch, priorSearchSync } from './prior_search';
 export type { PriorSearchOptions, PriorSearchResult, PriorsInput } from './prior_search';
 export { aestheticRerank, gridOrder } from './aesthetic_rerank';
 export type { AestheticRerankResult, GridOrderResult } from './aesthetic_rerank';
+export {
+  openVectors,
+  readBvecs,
+  readFvecs,
+  readIvecs,
+  readNpy,
+  readNpyAny,
+  readRawF32,
+  readVectors,
+  writeBvecs,
+  writeFvecs,
+  writeIvecs,
+  writeNpy,
+  writeRawF32,
+} from './vectors_io';
+export type {
+  Int32Rows,
+  NpyArray,
+  NpyDtype,
+  NpyTypedArray,
+  OpenVectorsOptions,
+  ReadVectorsOptions,
+  Uint8Rows,
+  VectorFormat,
+  VectorStream,
+  Vectors,
+  WriteMatrixOptions,
+} from './vectors_io';
