@@ -63,6 +63,17 @@
       "native/core/search/search_kernel_avx512.cpp",
       "native/core/search/search_quantized_kernel_avx512.cpp"
     ],
+    "vlk_neon_sources": [
+      "native/core/search/search_kernel_neon.cpp",
+      "native/core/isa/x86_tables_arm64.cpp"
+    ],
+    "vlk_neon_novec_files": [
+      "native/core/losses/info_nce.cpp",
+      "native/core/losses/memory_info_nce.cpp"
+    ],
+    "vlk_neon_novec_flags": [
+      "-fno-tree-loop-vectorize"
+    ],
     "vlk_binding_sources": [
       "native/binding/addon.cpp",
       "native/binding/cluster.cpp",
@@ -114,6 +125,16 @@
       "test/native/flat_index_test.cpp",
       "test/native/index_file_test.cpp",
       "test/native/safetensors_test.cpp"
+    ],
+    "vlk_glibc_floor_sources": [
+      "native/compat/glibc_floor.cpp"
+    ],
+    "vlk_glibc_floor_flags": [
+      "-include",
+      "compat/glibc_floor.hpp"
+    ],
+    "vlk_neon_test_sources": [
+      "test/native/search_kernel_neon_test.cpp"
     ],
     "vlk_include_dirs": [
       "native/core",

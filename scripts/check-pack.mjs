@@ -1,9 +1,9 @@
-// Packaging check (node scripts/check-pack.mjs): `npm pack` (prepack builds dist/ and the
-// prebuild), then installs the tarball into an empty folder with `npm install <tgz> --ignore-scripts
-// --offline` (no compiler involved) and checks that require() and import both work, load the
-// shipped prebuild, share one native instance, and type-check through the exports map.
+// Packaging check (npm run check:pack): `npm pack` (prepack builds dist/ and the prebuild, whose
+// glibc floor postprebuild checks), then the tarball's contents (every local prebuild shipped, only
+// what "files" names, sizes reported), then `npm install <tgz> --ignore-scripts --offline` into an
+// empty folder: require() and import work, load the prebuild, share one instance, type-check.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -44,6 +44,29 @@ try {
   check(files.includes('dist/esm/index.mjs') && files.includes('dist/esm/index.d.mts'), 'tarball has dist/esm (mjs + d.mts)');
   check(!files.some((f) => f === 'binding.gyp' || f.startsWith('native/') || f.startsWith('lib/')), 'tarball has no binding.gyp, native/ or lib/');
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  console.log(`size: ${(packed.size / 1048576).toFixed(2)} MiB packed, ${(packed.unpackedSize / 1048576).toFixed(2)} MiB unpacked`);
+  const sizeOf = new Map(packed.files.map((f) => [f.path, f.size]));
+  for (const f of files.filter((p) => p.startsWith('prebuilds/'))) console.log(`  ${f}: ${sizeOf.get(f)} bytes`);
+  // Every prebuild built here (prebuildify per platform, scripts/build-arm64.sh --addon) is shipped.
+  const localPrebuilds = [];
+  if (existsSync(join(root, 'prebuilds'))) {
+    for (const dir of readdirSync(join(root, 'prebuilds'))) {
+      if (!statSync(join(root, 'prebuilds', dir)).isDirectory()) continue;
+      for (const f of readdirSync(join(root, 'prebuilds', dir))) if (f.endsWith('.node')) localPrebuilds.push(`prebuilds/${dir}/${f}`);
+    }
+  }
+  const unshipped = localPrebuilds.filter((f) => !files.includes(f));
+  check(localPrebuilds.length > 0 && unshipped.length === 0, `every local prebuild is in the tarball (${localPrebuilds.join(', ') || 'none built'}${unshipped.length ? `; missing ${unshipped.join(', ')}` : ''})`);
+  // Only what "files" names, plus what npm always adds; no sources, tests, benchmarks or scripts.
+  const allowed = (f) =>
+    /^(package\.json|README\.md|LICEN[SC]E(\.\w+)?|CHANGELOG\.md)$/i.test(f) ||
+    pkg.files.some((entry) => (entry.endsWith('/') ? f.startsWith(entry) : f === entry));
+  const extra = files.filter((f) => !allowed(f));
+  check(extra.length === 0, `tarball holds only "files" entries (${extra.length ? `extra: ${extra.slice(0, 10).join(', ')}` : pkg.files.join(', ')})`);
+  const leaked = files.filter((f) => /(^|\/)(test|tests|bench|native|scripts|cmake|\.ci)\//.test(f) || /\.(cpp|hpp|cu|gyp|gypi|tsbuildinfo)$/.test(f) || (/\.ts$/.test(f) && !/\.d\.m?ts$/.test(f)));
+  check(leaked.length === 0, `no sources, tests or benchmarks shipped${leaked.length ? ` (found ${leaked.slice(0, 10).join(', ')})` : ''}`);
+  const maxBytes = Number(process.env.VLK_PACK_MAX_BYTES || 32 * 1048576);
+  check(packed.size <= maxBytes, `tarball ${packed.size} bytes <= ${maxBytes} (VLK_PACK_MAX_BYTES)`);
   const scripts = pkg.scripts ?? {};
   check(!scripts.install && !scripts.preinstall && !scripts.postinstall && pkg.gypfile === false, 'no install scripts, gypfile false');
 
@@ -53,6 +76,17 @@ try {
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'vlk-pack-check', version: '1.0.0', private: true }));
   run(npm, ['install', tarball, '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], app);
   check(true, 'npm install <tgz> --ignore-scripts --offline');
+  // The installed linux prebuilds keep the glibc floor (the same check postprebuild ran).
+  const installedPre = join(app, 'node_modules', 'vlkernels', 'prebuilds');
+  const linuxPre = existsSync(installedPre)
+    ? readdirSync(installedPre).filter((d) => d.startsWith('linux-')).flatMap((d) =>
+        readdirSync(join(installedPre, d)).filter((f) => f.endsWith('.node') && !f.includes('.musl.')).map((f) => join(installedPre, d, f)))
+    : [];
+  if (linuxPre.length > 0) {
+    const glibc = spawnSync(process.execPath, [join(root, 'scripts', 'check-glibc.mjs'), ...linuxPre], { encoding: 'utf8' });
+    process.stdout.write(glibc.stdout.replace(/^/gm, '  '));
+    check(glibc.status === 0, 'installed linux prebuilds within the glibc floor (scripts/check-glibc.mjs)');
+  }
 
   // 3. require() works and loads the shipped prebuild.
   const cjsScript = `

@@ -6,8 +6,14 @@
 #include <cstdint>
 
 #define VLK_INLINE inline __attribute__((always_inline))
+#if defined(__x86_64__) || defined(__i386__)
 #define VLK_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 #define VLK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+// Other architectures (arm64): the clones are plain copies, never chosen (no x86 path is detected).
+#define VLK_TARGET_AVX512
+#define VLK_TARGET_AVX2
+#endif
 
 namespace vlk {
 namespace core {

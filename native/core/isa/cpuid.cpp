@@ -1,6 +1,6 @@
 // CPU feature detection and ISA selection (core/isa). Uses cpuid and xgetbv through GCC/Clang
-// builtins; compiled with baseline flags only. Non-x86 builds report scalar (a NEON path would be
-// added to the same table; NEON is baseline on arm64, so it needs no runtime check).
+// builtins; compiled with baseline flags only. Non-x86 builds report scalar; on arm64 that path's
+// search table is the NEON one (NEON is baseline there, so no runtime check; see search.cpp).
 #include <atomic>
 #include <cstdlib>
 #include <string>

@@ -376,7 +376,12 @@ const SearchKernels& search_kernels(Isa isa) {
     case Isa::kAvx2: return search_kernels_avx2();
     case Isa::kScalar: break;
   }
+#if defined(__aarch64__)
+  // NEON is baseline on arm64, so it serves the portable path there (bit-identical to scalar).
+  return search_kernels_neon();
+#else
   return search_kernels_scalar();
+#endif
 }
 
 std::string find_non_finite(const char* name, const MatrixView<const float>& m) {

@@ -78,6 +78,8 @@ struct SearchKernels {
 const SearchKernels& search_kernels_scalar();
 const SearchKernels& search_kernels_avx2();
 const SearchKernels& search_kernels_avx512();
+/// arm64 builds only (vlk_neon_sources).
+const SearchKernels& search_kernels_neon();
 
 }  // namespace core
 }  // namespace vlk
