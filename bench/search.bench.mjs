@@ -1,6 +1,7 @@
 // Search benchmark W1: exact inner-product top-k, gallery N x D unit Gaussian vectors, Q queries, against
-// numpy, FAISS, PyTorch, usearch and hnswlib-node in the same run, and against the sgemm-alone roof.
-// Effective work is 2*Q*N*D flops per batched search; every system is timed best-of-`repeats`, search only.
+// numpy, FAISS, PyTorch, usearch and hnswlib-node in the same run (--peers), and against the sgemm-alone roof.
+// Effective work is 2*Q*N*D flops per batched search; W1 is timed best-of-`repeats`, search only. Sweeps of
+// gallery size, batch size and k (medians of repeats) are written to the JSON and drawn as SVG charts.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -11,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { cachedUnitGaussian } from './lib/data.mjs';
 import { cpuSnapshot, foreignCpu, machineInfo } from './lib/machine.mjs';
 import { median } from './lib/peer.mjs';
+import { renderLineChart } from './lib/svg_chart.mjs';
 import { fmt, formatTable, sig } from './lib/table.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -35,10 +37,27 @@ const PEERS = [
   { id: 'hnswlib', label: 'hnswlib-node BruteforceSearch', kind: 'js', file: 'hnswlib_search.mjs', subset: true },
 ];
 
+// Sweeps: one axis varies, the others stay at W1's N and Q and at k = SWEEP_K. Values per mode.
+const SWEEP_K = 10;
+const SWEEPS = {
+  n: { full: [12_500, 25_000, 50_000, 100_000], quick: [2_500, 5_000, 10_000, 20_000] },
+  q: { full: [1, 10, 100, 1000], quick: [1, 10, 100, 1000] },
+  k: { full: [1, 10, 100, 1000], quick: [1, 10, 100, 1000] },
+};
+// Chart file per axis, from the --chart path's stem: out.svg, out-batch.svg, out-k.svg.
+const CHART_SUFFIX = { n: '', q: '-batch', k: '-k' };
+
 const HELP = `usage: npm run bench -- search [options]
-  --quick              smoke run: N = 20,000 instead of 100,000
+  --quick              smoke run: N = 20,000 instead of 100,000 (sweeps on smaller galleries too)
   --json PATH          where to write the JSON report (default bench/results/search-<date>.json)
-  --peers LIST         comma-separated subset of: ${PEERS.map((p) => p.id).join(', ')}, or "none" (default all)
+  --peers [LIST]       run the peers too: all of them, or a comma-separated subset of
+                       ${PEERS.map((p) => p.id).join(', ')} (default: vlkernels only)
+  --chart PATH         SVG of time vs gallery size; PATH's stem + -batch.svg and -k.svg get the batch-size
+                       and k sweeps (default: the JSON path with .svg)
+  --sweep LIST         sweeps to run and chart: n (gallery size), q (batch size), k; "none" skips them
+                       (default n,q,k)
+  --sweep-n LIST, --sweep-q LIST, --sweep-k LIST   override a sweep's values
+  --sweep-repeats N    timed runs per sweep point, median reported (default 5, --quick 3)
   --ks LIST            k values for the batched runs (default 10,100,1000)
   --repeats N          timed runs per system and k, best reported (default 3)
   --latency-runs N     Q = 1 runs, median reported (default 30)
@@ -48,11 +67,17 @@ Python peers run through $PYTHON (default python3); a missing module skips that 
 
 export async function main(argv) {
   const { values: o } = parseArgs({
-    args: argv,
+    args: barePeers(argv),
     options: {
       quick: { type: 'boolean', default: false },
       json: { type: 'string' },
-      peers: { type: 'string', default: PEERS.map((p) => p.id).join(',') },
+      peers: { type: 'string', default: 'none' },
+      chart: { type: 'string' },
+      sweep: { type: 'string', default: 'n,q,k' },
+      'sweep-n': { type: 'string' },
+      'sweep-q': { type: 'string' },
+      'sweep-k': { type: 'string' },
+      'sweep-repeats': { type: 'string' },
       ks: { type: 'string', default: '10,100,1000' },
       repeats: { type: 'string', default: '3' },
       'latency-runs': { type: 'string', default: '30' },
@@ -76,7 +101,26 @@ export async function main(argv) {
     hnswSubset: Number(o['hnsw-subset']),
     quick: o.quick,
   };
-  const wanted = o.peers === 'none' ? [] : o.peers.split(',').filter(Boolean);
+  const mode = o.quick ? 'quick' : 'full';
+  const list = (text) => text.split(',').filter(Boolean).map(Number);
+  const axes = o.sweep === 'none' ? [] : o.sweep.split(',').filter(Boolean);
+  const badAxis = axes.filter((a) => !(a in SWEEPS));
+  if (badAxis.length) throw new Error(`--sweep: unknown sweep(s) ${badAxis.join(', ')}; known: n, q, k, or none`);
+  cfg.sweep = {
+    axes: [...new Set(axes)],
+    n: o['sweep-n'] ? list(o['sweep-n']) : SWEEPS.n[mode].filter((v) => v <= cfg.n),
+    q: o['sweep-q'] ? list(o['sweep-q']) : SWEEPS.q[mode],
+    k: o['sweep-k'] ? list(o['sweep-k']) : SWEEPS.k[mode].filter((v) => v <= cfg.n),
+    repeats: Number(o['sweep-repeats'] ?? (o.quick ? 3 : 5)),
+  };
+  for (const axis of ['n', 'q', 'k']) {
+    const vals = cfg.sweep[axis];
+    if (!vals.length || vals.some((v) => !Number.isInteger(v) || v < 1)) throw new Error(`--sweep-${axis} must be positive integers, got ${vals.join(',')}`);
+  }
+  if (cfg.sweep.n.some((v) => v < SWEEP_K)) throw new Error(`--sweep-n values must be at least k = ${SWEEP_K}`);
+  if (cfg.sweep.k.some((v) => v > cfg.n)) throw new Error(`--sweep-k values must be at most N = ${cfg.n}`);
+  if (!Number.isInteger(cfg.sweep.repeats) || cfg.sweep.repeats < 1) throw new Error(`--sweep-repeats must be a positive integer, got ${o['sweep-repeats']}`);
+  const wanted = o.peers === 'none' ? [] : o.peers === 'all' ? PEERS.map((p) => p.id) : o.peers.split(',').filter(Boolean);
   const unknown = wanted.filter((id) => !PEERS.some((p) => p.id === id));
   if (unknown.length) throw new Error(`--peers: unknown peer(s) ${unknown.join(', ')}; known: ${PEERS.map((p) => p.id).join(', ')}`);
   for (const [name, v] of Object.entries({ n: cfg.n, q: cfg.q, repeats: cfg.repeats, 'latency-runs': cfg.latencyRuns })) {
@@ -105,6 +149,8 @@ export async function main(argv) {
     console.log(`vlkernels: NOT LOADED (${vlk.error}); run \`npm run build:all\` first. Peers only.`);
   } else {
     const inf = vlk.mod.info();
+    machine.isa = inf.isa;
+    machine.threads = inf.threads;
     console.log(`vlkernels ${inf.version}: ISA ${inf.isa} (available ${inf.isas.join(', ')}; detected ${inf.detectedIsa}), ` +
       `${inf.threads} threads, Node-API ${inf.napiVersion}`);
     const started = performance.now();
@@ -255,9 +301,22 @@ export async function main(argv) {
       're-run on a quiet machine before quoting those numbers');
   }
 
-  // ---- JSON ----------------------------------------------------------------------------------------------
+  // ---- sweeps and charts ------------------------------------------------------------------------------
   const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
   const out = o.json ?? join(here, 'results', `search-${cfg.quick ? 'quick-' : ''}${stamp}.json`);
+  const chartStem = (o.chart ?? out).replace(/\.(svg|json)$/i, '');
+  const sweepPeers = PEERS.filter((p) => p.id !== 'roof' && peerReports[p.id] && !peerReports[p.id].skipped);
+  const sweeps = [];
+  for (const axis of cfg.sweep.axes) {
+    const sweep = await runSweep(axis, cfg, vlkReport ? vlk.mod : undefined, sweepPeers, gallery, queries);
+    sweep.chart = `${chartStem}${CHART_SUFFIX[axis]}.svg`;
+    mkdirSync(dirname(sweep.chart), { recursive: true });
+    writeFileSync(sweep.chart, sweepChart(sweep, machine, cfg));
+    console.log(`chart: ${relative(process.cwd(), sweep.chart) || sweep.chart}`);
+    sweeps.push(sweep);
+  }
+
+  // ---- JSON ----------------------------------------------------------------------------------------------
   mkdirSync(dirname(out), { recursive: true });
   const report = {
     operation: 'search',
@@ -273,6 +332,7 @@ export async function main(argv) {
     tables,
     latency: latRows,
     bars,
+    sweeps,
   };
   writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
   console.log(`\nJSON: ${relative(process.cwd(), out) || out}`);
@@ -335,11 +395,14 @@ async function lat(fn, runs) {
   return { k: 10, runs, medianMs: median(times), minMs: Math.min(...times) };
 }
 
-/** Runs one peer in its own process; its last stdout line is its JSON report. */
+/**
+ * Runs one peer in its own process; its last stdout line is its JSON report. `cfg` gives ks, repeats,
+ * latencyRuns, hnswSubset and optionally check (queries echoed for agreement, default CHECK_QUERIES).
+ */
 function runPeer(peer, galleryPath, queryPath, cfg) {
   const script = join(here, 'peers', peer.file);
   const args = ['--gallery', galleryPath, '--queries', queryPath, '--ks', cfg.ks.join(','), '--repeats', String(cfg.repeats),
-    '--latency-runs', String(cfg.latencyRuns), '--check', String(CHECK_QUERIES)];
+    '--latency-runs', String(cfg.latencyRuns), '--check', String(cfg.check ?? CHECK_QUERIES)];
   if (peer.subset) args.push('--subset', String(cfg.hnswSubset));
   const cmd = peer.kind === 'py' ? (process.env.PYTHON ?? 'python3') : process.execPath;
   const res = spawnSync(cmd, [script, ...args], {
@@ -369,4 +432,123 @@ function noise(share) {
 function pickEnv() {
   const keys = Object.keys(process.env).filter((k) => /^(OPENBLAS_|OMP_|MKL_|VLK_|UV_THREADPOOL)/.test(k)).sort();
   return Object.fromEntries(keys.map((k) => [k, process.env[k]]));
+}
+
+/**
+ * Bare `--peers` (no list after it) means every peer: parseArgs needs a value for a string option, so a bare
+ * flag becomes `--peers=all` before parsing; `--peers numpy,faiss` and `--peers=faiss` pass through.
+ */
+export function barePeers(argv) {
+  return argv.map((a, i) => (a === '--peers' && (i + 1 >= argv.length || argv[i + 1].startsWith('-')) ? '--peers=all' : a));
+}
+
+const AXIS = {
+  n: { title: 'time vs gallery size', label: 'gallery size N', varies: 'N' },
+  q: { title: 'time vs batch size', label: 'queries per batch Q', varies: 'Q' },
+  k: { title: 'time vs k', label: 'k (results per query)', varies: 'k' },
+};
+
+/**
+ * One sweep: `axis` varies over cfg.sweep[axis] while the other sizes stay at W1's N and Q and k = SWEEP_K.
+ * vlkernels' searchSync is timed in this process (one untimed call first); each peer runs in its own process
+ * per point (one per sweep for k), and its per-call times give the median. Returns the JSON record.
+ */
+async function runSweep(axis, cfg, vlk, peers, gallery, queries) {
+  const d = cfg.d;
+  const values = [...cfg.sweep[axis]].sort((a, b) => a - b);
+  const repeats = cfg.sweep.repeats;
+  const fixed = { n: axis === 'n' ? undefined : cfg.n, q: axis === 'q' ? undefined : cfg.q, k: axis === 'k' ? undefined : SWEEP_K, d };
+  const series = [];
+  const started = performance.now();
+  console.log(`\n## sweep ${AXIS[axis].varies} = ${values.map((v) => fmt(v)).join(', ')} ` +
+    `(${Object.entries(fixed).filter(([, v]) => v != null).map(([k, v]) => `${k === 'k' ? 'k' : k.toUpperCase()} = ${fmt(v)}`).join(', ')}; median of ${repeats})`);
+
+  // The inputs of one point: galleries and query sets come from the same seeded generator as W1's, so a
+  // smaller N or Q is the first rows of W1's matrix, cached as its own .npy for the peers.
+  const inputs = (v) => ({
+    g: axis === 'n' && v !== cfg.n ? cachedUnitGaussian(v, d, GALLERY_SEED) : gallery,
+    qs: axis === 'q' && v !== cfg.q ? cachedUnitGaussian(v, d, QUERY_SEED) : queries,
+    n: axis === 'n' ? v : cfg.n,
+    q: axis === 'q' ? v : cfg.q,
+  });
+
+  if (vlk) {
+    const points = [];
+    const before = cpuSnapshot();
+    for (const v of values) {
+      const { g, qs, n, q } = inputs(v);
+      const k = axis === 'k' ? v : SWEEP_K;
+      const args = [{ data: qs.data, rows: q, cols: d }, { data: g.data, rows: n, cols: d }, { k }];
+      vlk.searchSync(...args);
+      const times = [];
+      for (let r = 0; r < repeats; r++) {
+        const t = performance.now();
+        vlk.searchSync(...args);
+        times.push(performance.now() - t);
+      }
+      points.push({ x: v, medianMs: median(times), timesMs: times });
+    }
+    series.push({ id: 'vlkernels', system: `vlkernels ${vlk.info().version} searchSync`, points, otherCpu: foreignCpu(before, cpuSnapshot()) });
+  }
+
+  const skipped = {};
+  for (const peer of peers) {
+    const points = [];
+    let system;
+    const before = cpuSnapshot();
+    const peerCfg = (ks, q) => ({ ks, repeats, latencyRuns: 1, hnswSubset: Math.min(cfg.hnswSubset, q), check: 0 });
+    const take = (rep, v, k) => {
+      const run = rep.runs?.find((r) => r.k === k);
+      if (!run) return;
+      system ??= rep.system;
+      points.push({ x: v, medianMs: median(run.timesMs), timesMs: run.timesMs, ...(run.extrapolated ? { extrapolated: true, timedQueries: run.timedQueries } : {}) });
+    };
+    if (axis === 'k') {
+      const rep = runPeer(peer, gallery.path, queries.path, peerCfg(values, cfg.q));
+      if (rep.skipped) skipped[peer.id] = rep.skipped;
+      else for (const v of values) take(rep, v, v);
+    } else {
+      for (const v of values) {
+        const { g, qs, q } = inputs(v);
+        const rep = runPeer(peer, g.path, qs.path, peerCfg([SWEEP_K], q));
+        if (rep.skipped) skipped[peer.id] = `${AXIS[axis].varies} = ${v}: ${rep.skipped}`;
+        else take(rep, v, SWEEP_K);
+      }
+    }
+    if (points.length) series.push({ id: peer.id, system, points, otherCpu: foreignCpu(before, cpuSnapshot()) });
+  }
+
+  const headers = ['system', ...values.map((v) => `${AXIS[axis].varies} = ${fmt(v)}`), 'other CPU'];
+  const rows = series.map((s) => [s.system, ...values.map((v) => {
+    const p = s.points.find((x) => x.x === v);
+    return p ? `${sig(p.medianMs)}${p.extrapolated ? '*' : ''}` : '-';
+  }), s.otherCpu == null ? '-' : `${(100 * s.otherCpu).toFixed(0)}%${s.otherCpu > NOISY ? ' NOISY' : ''}`]);
+  console.log(formatTable(headers, rows, ['l', ...values.map(() => 'r'), 'r']));
+  if (series.some((s) => s.points.some((p) => p.extrapolated))) console.log('* hnswlib-node: a query subset timed, scaled to Q');
+  for (const [id, why] of Object.entries(skipped)) console.log(`${id}: ${why}`);
+  console.log(`(median ms per batched search; sweep took ${fmt((performance.now() - started) / 1e3, 1)} s)`);
+  return { axis, varies: AXIS[axis].varies, fixed, values, repeats, timing: 'median of repeats, ms per batched search', series, skipped };
+}
+
+/** The SVG of one sweep: time (log) vs the swept size (log), one line per system, the machine in the subtitle. */
+function sweepChart(sweep, machine, cfg) {
+  const f = sweep.fixed;
+  const sizes = [f.n != null && `N = ${fmt(f.n)}`, `D = ${f.d}`, f.q != null && `Q = ${fmt(f.q)}`, f.k != null && `k = ${f.k}`].filter(Boolean);
+  const vlkLine = machine.isa ? `vlkernels ISA ${machine.isa}, ${machine.threads} threads` : 'vlkernels not loaded';
+  const scaled = sweep.series.some((s) => s.points.some((p) => p.extrapolated));
+  return renderLineChart({
+    title: `Exact top-k search: ${AXIS[sweep.axis].title}${cfg.quick ? ' (quick)' : ''}`,
+    subtitle: [
+      `${machine.cpu}, ${machine.cores} cores; ${vlkLine}; ${new Date().toISOString().slice(0, 10)}`,
+      `${sizes.join(', ')}, inner product, unit Gaussian rows; median of ${sweep.repeats} runs per point`,
+      ...(scaled ? [`hnswlib-node (one thread, one query a call) timed on at most ${cfg.hnswSubset} queries, scaled to Q`] : []),
+    ],
+    x: { label: AXIS[sweep.axis].label, scale: 'log', ticks: sweep.values },
+    y: { label: 'time per batched search', unit: 'ms', scale: 'log' },
+    series: sweep.series.map((s) => ({
+      name: s.system,
+      emphasis: s.id === 'vlkernels',
+      points: s.points.map((p) => [p.x, p.medianMs]),
+    })),
+  });
 }

@@ -193,6 +193,7 @@ export type {
   Ties,
 } from './metrics';
 export { metricsFromEmbeddings, flickrFromEmbeddings, coco5kFromEmbeddings, coco1kFromEmbeddings, cirrFromEmbeddings, fashionIqFromEmbeddings } from './metrics_embeddings';
+export type { CrossModalEmbeddingOptions, EmbeddingMetricOptions, NamedSplit } from './metrics_embeddings';
 export { info, releaseMemory, setIsa } from './info';
 export { AbortError, errorCodes, VlkError } from './errors';
 export type { NativeErrorCode, VlkErrorCode } from './errors';

@@ -150,7 +150,7 @@ export function mergeTopK(
   partials: readonly NumberIdPartial[],
   options: MergeTopKOptions,
 ): Promise<MergeTopKResult<Float64Array>>;
-/** {@inheritDoc mergeTopK} */
+/** {@link mergeTopK} with any partials: ids come back as a BigInt64Array when a partial's indices are one. */
 export function mergeTopK(partials: readonly TopKPartial[], options: MergeTopKOptions): Promise<MergeTopKResult>;
 export async function mergeTopK(partials: readonly TopKPartial[], options: MergeTopKOptions): Promise<MergeTopKResult> {
   const prepared = atApi(() => prepare(partials, options, true), mergeTopK);
@@ -176,7 +176,7 @@ export async function mergeTopK(partials: readonly TopKPartial[], options: Merge
  * ERR_VLK_NON_FINITE or ERR_VLK_OUT_OF_MEMORY (see {@link mergeTopK}).
  */
 export function mergeTopKSync(partials: readonly NumberIdPartial[], options: MergeTopKOptions): MergeTopKResult<Float64Array>;
-/** {@inheritDoc mergeTopKSync} */
+/** {@link mergeTopKSync} with any partials: ids come back as a BigInt64Array when a partial's indices are one. */
 export function mergeTopKSync(partials: readonly TopKPartial[], options: MergeTopKOptions): MergeTopKResult;
 export function mergeTopKSync(partials: readonly TopKPartial[], options: MergeTopKOptions): MergeTopKResult {
   const prepared = atApi(() => prepare(partials, options, false), mergeTopKSync);

@@ -183,7 +183,7 @@ export interface GenecisTemplate {
   reference: GenecisKey;
   target: GenecisKey;
   gallery: GenecisKey[];
-  /** [target, ...gallery]: the columns of the score matrix {@link genecis} takes (target at 0). */
+  /** `[target, ...gallery]`: the columns of the score matrix {@link genecis} takes (target at 0). */
   candidates: GenecisKey[];
 }
 
