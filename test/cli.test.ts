@@ -316,6 +316,13 @@ Codes('1 with the typed code for a malformed or missing file', () => {
   failure(['index', 'build', file('short.fvecs'), '-o', file('x.vlk')], /^ERR_VLK_CORRUPT: .*short\.fvecs: .*100 bytes|^ERR_VLK_CORRUPT: .*short\.fvecs: record \d+: trailing partial record/);
   failure(['index', 'build', file('missing.npy'), '-o', file('x.vlk')], /^ERR_VLK_IO: .*missing\.npy: ENOENT/);
   failure(['search', file('missing.vlk'), file('q.npy')], /^ERR_VLK_IO: .*missing\.vlk/);
+  // The other readers, one malformed file each: bvecs, raw float32, safetensors.
+  writeFileSync(file('bad.bvecs'), Buffer.from([4, 0, 0, 0, 1, 2, 3, 4, 4, 0, 0, 0, 1, 2]));
+  failure(['index', 'build', file('bad.bvecs'), '-o', file('x.vlk')], /^ERR_VLK_CORRUPT: .*bad\.bvecs: record 1: trailing partial record/);
+  writeFileSync(file('bad.f32'), Buffer.alloc(30));
+  failure(['index', 'build', file('bad.f32'), '--dim', '4', '-o', file('x.vlk')], /^ERR_VLK_SHAPE: .*bad\.f32: size: 30 bytes is not a multiple of cols x 4 = 16/);
+  writeFileSync(file('bad.safetensors'), Buffer.from([200, 0, 0, 0, 0, 0, 0, 0, 123]));
+  failure(['index', 'build', file('bad.safetensors'), '-o', file('x.vlk')], /^ERR_VLK_CORRUPT: .*bad\.safetensors.*header length 200/);
   writeFileSync(file('notindex.vlk'), Buffer.alloc(200, 7));
   failure(['search', file('notindex.vlk'), file('q.npy')], /^ERR_VLK_CORRUPT: /);
   writeFileSync(file('ids-short.txt'), '1\n2\n');
