@@ -8,6 +8,8 @@
 // of the index, so the mirror's row order is the CPU's tie order and results equal the CPU's.
 #include "flat_index.hpp"
 
+#include "common/alloc_limit.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -409,6 +411,8 @@ Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, Napi::ArrayBuffe
   if (__builtin_mul_overflow(count, k, &total) || total > kMaxSafeInteger / 8) {
     return Status(Code::kOutOfMemory, what + " entries are too large");
   }
+  // 8-byte id + 4-byte score per entry, two counts per query.
+  if (Status s = CheckAllocation(what, total, 12, static_cast<uint64_t>(count) * 8); !s.ok()) return s;
   try {
     *ids = Napi::ArrayBuffer::New(env, static_cast<size_t>(total) * sizeof(int64_t));
     *scores = Napi::Float32Array::New(env, static_cast<size_t>(total));

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/alloc_limit.hpp"
 #include "common/args.hpp"
 #include "common/async_job.hpp"
 #include "common/cancel_token.hpp"
@@ -288,6 +289,8 @@ Status AllocateOutputs(Napi::Env env, int64_t count, int64_t k, bool bigint, Nap
   if (__builtin_mul_overflow(count, k, &total) || total > kMaxSafeInteger / 8) {
     return Status(Code::kOutOfMemory, what + " entries are too large");
   }
+  // 8-byte id + 4-byte score per entry, a count per query.
+  if (Status s = CheckAllocation(what, total, 12, static_cast<uint64_t>(count) * 4); !s.ok()) return s;
   try {
     if (bigint) {
       *ids = Napi::BigInt64Array::New(env, static_cast<size_t>(total));

@@ -3,6 +3,8 @@
 // can make core read outside a buffer.
 #include "args.hpp"
 
+#include "alloc_limit.hpp"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -233,6 +235,8 @@ Status AllocateSearchResult(Napi::Env env, int64_t count, int64_t k, Napi::Int32
   if (__builtin_mul_overflow(count, k, &total) || total > kMaxSafeInteger / 4) {
     return Status(Code::kOutOfMemory, what + " entries are too large");
   }
+  // indices + scores per entry, counts per query.
+  if (Status s = CheckAllocation(what, total, 8, static_cast<uint64_t>(count) * 4); !s.ok()) return s;
   try {
     *indices = Napi::Int32Array::New(env, static_cast<size_t>(total));
     *scores = Napi::Float32Array::New(env, static_cast<size_t>(total));

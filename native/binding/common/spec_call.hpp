@@ -23,6 +23,7 @@
 #include <napi.h>
 
 #include "addon_state.hpp"
+#include "alloc_limit.hpp"
 #include "args.hpp"
 #include "async_job.hpp"
 #include "cancel_token.hpp"
@@ -236,6 +237,9 @@ inline A SpecCachedArray(Napi::Env env, napi_typedarray_type type, int64_t n, Sp
 template <class A, class T>
 inline Status SpecOut(Napi::Env env, const char* name, int64_t n, const char* unit, const char* oom, SpecCall* call,
                       T** out) {
+  if (Status s = CheckAllocation(std::string(name), n, sizeof(T)); !s.ok()) {
+    return oom != nullptr ? Status(Code::kOutOfMemory, std::string(oom) + " (" + s.message + ")") : s;
+  }
   try {
     A a;
     if (static_cast<size_t>(n) * sizeof(T) >= core::kMinBlockBytes) {
