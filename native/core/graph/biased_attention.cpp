@@ -198,23 +198,34 @@ Status check_finite(const char* name, const float* x, int64_t rows, int64_t per)
   return Status::Ok();
 }
 
-// True when every input array is finite: one parallel pass over 64K-float pieces of all of them
-// (the weights are 4 D^2 floats read on every call); a false sends validate to the naming checks.
-bool inputs_finite(const BiasedAttentionArgs& a, const Context& ctx) {
+// The float inputs in the order their errors are reported: name, data, rows, row length.
+struct FloatInput {
+  const char* name;
+  const float* data;
+  int64_t rows, cols;
+};
+
+// Ok when every input is finite: one parallel pass over 64K-float pieces of all of them (the
+// weights are 4 D^2 floats read on every call); only a failure runs the naming checks, in order.
+Status check_inputs_finite(const BiasedAttentionArgs& a, const Context& ctx) {
   const int64_t n = a.n, d = a.d;
-  const std::pair<const float*, int64_t> arrays[] = {
-      {a.x, n * d},  {a.wq, d * d}, {a.wk, d * d}, {a.wv, d * d},    {a.wo, d * d},    {a.bq, d},
-      {a.bk, d},     {a.bv, d},     {a.bo, d},     {a.gamma, d},     {a.beta, d},      {a.relevance, n * n}};
+  const FloatInput inputs[] = {{"x", a.x, n, d},         {"wq", a.wq, d, d},       {"wk", a.wk, d, d},
+                               {"wv", a.wv, d, d},       {"wo", a.wo, d, d},       {"bq", a.bq, 1, d},
+                               {"bk", a.bk, 1, d},       {"bv", a.bv, 1, d},       {"bo", a.bo, 1, d},
+                               {"gamma", a.gamma, 1, d}, {"beta", a.beta, 1, d},   {"relevance", a.relevance, n, n}};
   constexpr int64_t kPiece = int64_t(1) << 16;
   std::vector<std::pair<const float*, int64_t>> pieces;
-  for (const auto& [p, count] : arrays) {
-    for (int64_t o = 0; o < count; o += kPiece) pieces.emplace_back(p + o, std::min(kPiece, count - o));
+  for (const FloatInput& in : inputs) {
+    const int64_t count = in.rows * in.cols;
+    for (int64_t o = 0; o < count; o += kPiece) pieces.emplace_back(in.data + o, std::min(kPiece, count - o));
   }
   std::atomic<bool> bad{false};
   run_tasks(ctx, static_cast<int64_t>(pieces.size()), [&](int64_t i) {
     if (!all_finite(pieces[size_t(i)].first, pieces[size_t(i)].second)) bad = true;
   });
-  return !bad;
+  if (!bad) return Status::Ok();
+  for (const FloatInput& in : inputs) VLK_RETURN_IF_ERROR(check_finite(in.name, in.data, in.rows, in.cols));
+  return Status::Ok();
 }
 
 Status validate(const BiasedAttentionArgs& a, const Context& ctx) {
@@ -241,7 +252,7 @@ Status validate(const BiasedAttentionArgs& a, const Context& ctx) {
     return Status(Code::kInvalidArg, "block sizes must be >= 1 (got " + std::to_string(a.block_q) + ", " +
                                          std::to_string(a.block_k) + ")");
   }
-  const int64_t n = a.n, d = a.d;
+  const int64_t n = a.n;
   for (int64_t i = 0; i < n; ++i) {
     // Fast pass per row (vectorizes): the largest entry and whether any is 1.
     uint8_t top = 0, ones = 0;
@@ -265,20 +276,7 @@ Status validate(const BiasedAttentionArgs& a, const Context& ctx) {
                                       " has no connected entry (selfLoops is false), its softmax would be empty");
     }
   }
-  if (inputs_finite(a, ctx)) return Status::Ok();
-  VLK_RETURN_IF_ERROR(check_finite("x", a.x, n, d));
-  VLK_RETURN_IF_ERROR(check_finite("wq", a.wq, d, d));
-  VLK_RETURN_IF_ERROR(check_finite("wk", a.wk, d, d));
-  VLK_RETURN_IF_ERROR(check_finite("wv", a.wv, d, d));
-  VLK_RETURN_IF_ERROR(check_finite("wo", a.wo, d, d));
-  VLK_RETURN_IF_ERROR(check_finite("bq", a.bq, 1, d));
-  VLK_RETURN_IF_ERROR(check_finite("bk", a.bk, 1, d));
-  VLK_RETURN_IF_ERROR(check_finite("bv", a.bv, 1, d));
-  VLK_RETURN_IF_ERROR(check_finite("bo", a.bo, 1, d));
-  VLK_RETURN_IF_ERROR(check_finite("gamma", a.gamma, 1, d));
-  VLK_RETURN_IF_ERROR(check_finite("beta", a.beta, 1, d));
-  VLK_RETURN_IF_ERROR(check_finite("relevance", a.relevance, n, n));
-  return Status::Ok();
+  return check_inputs_finite(a, ctx);
 }
 
 // C (n x D) = X W^T + b.
