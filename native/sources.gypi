@@ -136,6 +136,11 @@
     "vlk_neon_test_sources": [
       "test/native/search_kernel_neon_test.cpp"
     ],
+    "vlk_fuzz_sources": [
+      "test/fuzz/fuzz_safetensors.cpp",
+      "test/fuzz/fuzz_index_file.cpp",
+      "test/fuzz/fuzz_core_args.cpp"
+    ],
     "vlk_include_dirs": [
       "native/core",
       "native"
