@@ -1,6 +1,8 @@
 // Candidate-list helpers of seed 000's aesthetic re-ranking (lib, pure TS, float64): aestheticRerank
 // (final = relevance + lambda * mean of z-scored priors over the K candidates) and gridOrder (the
 // u x v grid, relevance rows and aesthetic order within a row, and its product-order preference pairs).
+import { constants } from 'node:buffer';
+import { totalmem } from 'node:os';
 import { types } from 'node:util';
 import { atApi, VlkError } from './errors';
 import { describe, readFlag } from './args';
@@ -84,7 +86,7 @@ export function aestheticRerank(
  * const { grid, pairs } = gridOrder(relevance, aesthetic, { u: 5, v: 4, stride: 2 }); // K >= 39
  * ```
  * @throws VlkError ERR_VLK_TYPE, ERR_VLK_SHAPE (aesthetic not of length K, or K < (u v - 1) stride + 1),
- * ERR_VLK_EMPTY, ERR_VLK_NON_FINITE, ERR_VLK_INVALID_ARG (u, v, stride).
+ * ERR_VLK_EMPTY, ERR_VLK_NON_FINITE, ERR_VLK_INVALID_ARG (u, v, stride), ERR_VLK_OUT_OF_MEMORY (a pair list larger than memory).
  */
 export function gridOrder(
   relevance: Float32Array | Float64Array,
@@ -112,6 +114,13 @@ export function gridOrder(
       grid.set(row, r * v);
     }
     const count = ((u * (u + 1)) / 2) * ((v * (v + 1)) / 2) - u * v;
+    // The pair list grows as (u v)^2 / 4 while the grid needs only u v candidates: refuse a list
+    // the machine (or a typed array) cannot hold before allocating it, as a typed error.
+    const bytes = 8 * count;
+    const ceiling = Math.min(totalmem(), process.constrainedMemory?.() || Infinity);
+    if (!(2 * count <= constants.MAX_LENGTH / 4) || !(bytes <= ceiling)) {
+      throw new VlkError('ERR_VLK_OUT_OF_MEMORY', `pairs: a ${u} x ${v} grid has ${count} ordered pairs (${bytes} bytes), more than this machine's memory (${ceiling} bytes) or the largest typed array`);
+    }
     const pairs = new Int32Array(2 * count);
     let p = 0;
     for (let ra = 0; ra < u; ra++) {

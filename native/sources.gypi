@@ -124,7 +124,8 @@
       "test/native/rerank_test.cpp",
       "test/native/flat_index_test.cpp",
       "test/native/index_file_test.cpp",
-      "test/native/safetensors_test.cpp"
+      "test/native/safetensors_test.cpp",
+      "test/native/checked_size_test.cpp"
     ],
     "vlk_glibc_floor_sources": [
       "native/compat/glibc_floor.cpp"

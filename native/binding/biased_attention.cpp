@@ -43,24 +43,24 @@ Status Parse(Napi::Env env, Napi::Object spec, bool backward, SpecCall* call) {
   if (n > (int64_t{1} << 26) || d > (int64_t{1} << 26)) {
     return Status(Code::kShape, std::string(op) + ": n = " + std::to_string(n) + ", D = " + std::to_string(d) + " too large");
   }
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", n * d, false, call, &a.x));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "wq", d * d, false, call, &a.wq));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "wk", d * d, false, call, &a.wk));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "wv", d * d, false, call, &a.wv));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "wo", d * d, false, call, &a.wo));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", SpecProduct(n, d), false, call, &a.x));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wq", SpecProduct(d, d), false, call, &a.wq));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wk", SpecProduct(d, d), false, call, &a.wk));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wv", SpecProduct(d, d), false, call, &a.wv));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wo", SpecProduct(d, d), false, call, &a.wo));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "bq", d, false, call, &a.bq));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "bk", d, false, call, &a.bk));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "bv", d, false, call, &a.bv));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "bo", d, false, call, &a.bo));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "gamma", d, false, call, &a.gamma));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "beta", d, false, call, &a.beta));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "relevance", n * n, false, call, &a.relevance));
-  VLK_RETURN_IF_ERROR(SpecU8(spec, "mask", SpecLen("n * n = ", n * n), false, call, &a.mask));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "relevance", SpecProduct(n, n), false, call, &a.relevance));
+  VLK_RETURN_IF_ERROR(SpecU8(spec, "mask", SpecLen("n * n = ", SpecProduct(n, n)), false, call, &a.mask));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "biasWeight", &a.bias_weight));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "eps", &a.eps));
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("selfLoops"), "options.selfLoops", true, &a.self_loops));
   VLK_RETURN_IF_ERROR(SpecThreads(spec, call));
-  const int64_t hn = a.heads * n;
+  const int64_t hn = SpecProduct(a.heads, n);
   core::BiasedAttentionSaved& s = st->saved;
   // Output arrays: one allocation-failure message for both directions.
   auto out = [&](const char* name, int64_t count, float** p) {
@@ -70,14 +70,14 @@ Status Parse(Napi::Env env, Napi::Object spec, bool backward, SpecCall* call) {
     bool save = true;
     VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("save"), "save", true, &save));
     st->has_saved = save;
-    VLK_RETURN_IF_ERROR(out("output", n * d, &st->y));
+    VLK_RETURN_IF_ERROR(out("output", SpecProduct(n, d), &st->y));
     if (save) {
-      VLK_RETURN_IF_ERROR(out("q", n * d, &s.q));
-      VLK_RETURN_IF_ERROR(out("k", n * d, &s.k));
-      VLK_RETURN_IF_ERROR(out("v", n * d, &s.v));
-      VLK_RETURN_IF_ERROR(out("o", n * d, &s.o));
+      VLK_RETURN_IF_ERROR(out("q", SpecProduct(n, d), &s.q));
+      VLK_RETURN_IF_ERROR(out("k", SpecProduct(n, d), &s.k));
+      VLK_RETURN_IF_ERROR(out("v", SpecProduct(n, d), &s.v));
+      VLK_RETURN_IF_ERROR(out("o", SpecProduct(n, d), &s.o));
       VLK_RETURN_IF_ERROR(out("lse", hn, &s.lse));
-      VLK_RETURN_IF_ERROR(out("xhat", n * d, &s.xhat));
+      VLK_RETURN_IF_ERROR(out("xhat", SpecProduct(n, d), &s.xhat));
       VLK_RETURN_IF_ERROR(out("rstd", n, &s.rstd));
     }
     call->run = [st](const Context& ctx) {
@@ -96,13 +96,14 @@ Status Parse(Napi::Env env, Napi::Object spec, bool backward, SpecCall* call) {
     };
     return Status::Ok();
   }
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "dOutput", n * d, false, call, &st->dy));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "dOutput", SpecProduct(n, d), false, call, &st->dy));
   Napi::Value sv = spec.Get("saved");
   if (!sv.IsUndefined()) {
     if (!IsObject(sv)) return Status(Code::kType, "options.saved: expected the forward's saved object, got " + Describe(sv));
     Napi::Object so = sv.As<Napi::Object>();
     float** const slots[] = {&s.q, &s.k, &s.v, &s.o, &s.lse, &s.xhat, &s.rstd};
-    const int64_t lengths[] = {n * d, n * d, n * d, n * d, hn, n * d, n};
+    const int64_t nd = SpecProduct(n, d);
+    const int64_t lengths[] = {nd, nd, nd, nd, hn, nd, n};
     for (size_t i = 0; i < 7; ++i) {
       const float* p = nullptr;
       VLK_RETURN_IF_ERROR(SpecF32Value(so.Get(kSavedNames[i]), std::string("options.saved.") + kSavedNames[i],
@@ -112,18 +113,18 @@ Status Parse(Napi::Env env, Napi::Object spec, bool backward, SpecCall* call) {
     st->has_saved = true;
   }
   core::BiasedAttentionGrads& g = st->grads;
-  VLK_RETURN_IF_ERROR(out("x", n * d, &g.dx));
-  VLK_RETURN_IF_ERROR(out("wq", d * d, &g.dwq));
-  VLK_RETURN_IF_ERROR(out("wk", d * d, &g.dwk));
-  VLK_RETURN_IF_ERROR(out("wv", d * d, &g.dwv));
-  VLK_RETURN_IF_ERROR(out("wo", d * d, &g.dwo));
+  VLK_RETURN_IF_ERROR(out("x", SpecProduct(n, d), &g.dx));
+  VLK_RETURN_IF_ERROR(out("wq", SpecProduct(d, d), &g.dwq));
+  VLK_RETURN_IF_ERROR(out("wk", SpecProduct(d, d), &g.dwk));
+  VLK_RETURN_IF_ERROR(out("wv", SpecProduct(d, d), &g.dwv));
+  VLK_RETURN_IF_ERROR(out("wo", SpecProduct(d, d), &g.dwo));
   VLK_RETURN_IF_ERROR(out("bq", d, &g.dbq));
   VLK_RETURN_IF_ERROR(out("bk", d, &g.dbk));
   VLK_RETURN_IF_ERROR(out("bv", d, &g.dbv));
   VLK_RETURN_IF_ERROR(out("bo", d, &g.dbo));
   VLK_RETURN_IF_ERROR(out("gamma", d, &g.dgamma));
   VLK_RETURN_IF_ERROR(out("beta", d, &g.dbeta));
-  VLK_RETURN_IF_ERROR(out("relevance", n * n, &g.drelevance));
+  VLK_RETURN_IF_ERROR(out("relevance", SpecProduct(n, n), &g.drelevance));
   call->run = [st](const Context& ctx) {
     return core::biased_attention_backward(st->args, st->has_saved ? &st->saved : nullptr, st->dy, &st->grads, ctx);
   };

@@ -22,8 +22,8 @@ Status ParseClipLoss(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::ClipLossArgs& a = s->args;
   VLK_RETURN_IF_ERROR(SpecSize(spec, "b", &a.b));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a.d));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "images", a.b * a.d, false, call, &a.images));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "texts", a.b * a.d, false, call, &a.texts));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "images", SpecProduct(a.b, a.d), false, call, &a.images));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "texts", SpecProduct(a.b, a.d), false, call, &a.texts));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "logitScale", &a.logit_scale));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "maxScale", &a.max_scale));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "labelSmoothing", &a.label_smoothing));
@@ -32,8 +32,8 @@ Status ParseClipLoss(Napi::Env env, Napi::Object spec, SpecCall* call) {
   bool grads = true;
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("grads"), "grads", true, &grads));
   if (grads) {
-    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dImages", a.b * a.d, call, &s->out.dimages));
-    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dTexts", a.b * a.d, call, &s->out.dtexts));
+    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dImages", SpecProduct(a.b, a.d), call, &s->out.dimages));
+    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dTexts", SpecProduct(a.b, a.d), call, &s->out.dtexts));
   }
   call->run = [s](const Context& ctx) { return core::clip_loss(s->args, &s->out, ctx); };
   call->lead.emplace_back("loss", [s](Napi::Env env) { return Napi::Number::New(env, s->out.loss); });

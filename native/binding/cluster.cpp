@@ -37,12 +37,12 @@ Status ParseSinkhorn(Napi::Env env, Napi::Object spec, SpecCall* call) {
   auto a = std::make_shared<core::SinkhornArgs>();
   VLK_RETURN_IF_ERROR(SpecSize(spec, "b", &a->b));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "p", &a->p));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", a->b * a->p, false, call, &a->scores));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", SpecProduct(a->b, a->p), false, call, &a->scores));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "epsilon", &a->epsilon));
   VLK_RETURN_IF_ERROR(SpecInteger(spec, "iterations", 1, &a->iterations));
   VLK_RETURN_IF_ERROR(SpecThreads(spec, call));
   float* out = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "codes", a->b * a->p, call, &out, ResultOom(a->b * a->p).c_str()));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "codes", SpecProduct(a->b, a->p), call, &out, ResultOom(a->b * a->p).c_str()));
   call->run = [a, out](const Context& ctx) { return core::sinkhorn(*a, out, ctx); };
   call->finish = [](Napi::Env, Napi::Object r) { return r.Get("codes"); };
   return Status::Ok();
@@ -54,7 +54,7 @@ Status ParseSwav(Napi::Env env, Napi::Object spec, SpecCall* call) {
   auto a = std::make_shared<core::SwavLossArgs>();
   VLK_RETURN_IF_ERROR(SpecSize(spec, "b", &a->b));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "p", &a->p));
-  const int64_t n = a->b * a->p;
+  const int64_t n = SpecProduct(a->b, a->p);
   VLK_RETURN_IF_ERROR(SpecF32(spec, "scoresV", n, false, call, &a->scores_v));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "scoresT", n, false, call, &a->scores_t));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "codesV", n, false, call, &a->codes_v));
@@ -103,7 +103,7 @@ Status ParseKmeans(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "n", &n));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &d));
   const float* data = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "data", n * d, false, call, &data));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "data", SpecProduct(n, d), false, call, &data));
   a.x = MatrixView<const float>(data, n, d);
   double kv = 0;
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "k", &kv));
@@ -131,7 +131,7 @@ Status ParseKmeans(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecInteger(spec, "seed", 0, &seed));
   a.seed = static_cast<uint64_t>(seed);
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "tolerance", &a.tolerance));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "init", a.k * d, true, call, &a.init));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "init", SpecProduct(a.k, d), true, call, &a.init));
   VLK_RETURN_IF_ERROR(SpecThreads(spec, call));
   Napi::Value progress = spec.Get("progress");
   if (!progress.IsUndefined()) {
@@ -144,7 +144,7 @@ Status ParseKmeans(Napi::Env env, Napi::Object spec, SpecCall* call) {
     a.progress = &StoreProgress;
     a.progress_ctx = cells.Data();
   }
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "centroids", a.k * d, call, &s->out.centroids, ResultOom(a.k * d).c_str()));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "centroids", SpecProduct(a.k, d), call, &s->out.centroids, ResultOom(a.k * d).c_str()));
   VLK_RETURN_IF_ERROR(SpecOutI32(env, "assignments", n, call, &s->out.assignments, ResultOom(n).c_str()));
   try {
     s->history.resize(static_cast<size_t>(a.iterations));

@@ -14,6 +14,7 @@
 #include "common/args.hpp"
 #include "common/async_job.hpp"
 #include "common/cancel_token.hpp"
+#include "common/checked_size.hpp"
 #include "common/errors.hpp"
 #include "common/thread_pool.hpp"
 #include "compose/combiner_trainer.hpp"
@@ -76,6 +77,15 @@ Status ReadSizes(const Napi::CallbackInfo& info, int64_t dims[3], uint64_t* seed
       return Status(Code::kInvalidArg, std::string(names[i]) + ": " + std::to_string(dims[i]) + " is not in 1..1048576");
     }
   }
+  // Each of the 12 parameter tensors has a weight, a gradient and two AdamW moments, allocated up
+  // front: P x D (twice), H x 2P (twice), H, D x H and the biases. Sizes up to 2^20 each keep every
+  // product below 2^62, so plain int64 sums cannot overflow here.
+  const int64_t d = dims[0], p = dims[1], h = dims[2];
+  const int64_t params = 2 * p * d + 2 * p + 4 * h * p + 2 * h + h + 1 + d * h + d;
+  VLK_RETURN_IF_ERROR(core::check_alloc("combiner weights (" + std::to_string(params) +
+                                            " parameters x weight, gradient, 2 moments; dim " + std::to_string(d) +
+                                            ", projection " + std::to_string(p) + ", hidden " + std::to_string(h) + ")",
+                                        {params, 4}, sizeof(float)));
   *seed = static_cast<uint64_t>(info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0);
   return Status::Ok();
 }

@@ -37,7 +37,7 @@ Status ParseMaxk(Napi::Object spec, SpecCall* call, core::MaxkPoolArgs* a) {
     return Status(Code::kInvalidK, "k: " + FormatNumber(k) + " is not an integer >= 1");
   }
   a->k = static_cast<int64_t>(k);
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", a->b * a->n * a->d, false, call, &a->x));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", SpecProduct(a->b, a->n, a->d), false, call, &a->x));
   return SpecI32(spec, "lengths", a->b, true, call, &a->lengths);
 }
 
@@ -45,7 +45,7 @@ Status MaxkForward(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::MaxkPoolArgs a;
   VLK_RETURN_IF_ERROR(ParseMaxk(spec, call, &a));
   float* out = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "out", a.b * a.d, call, &out));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "out", SpecProduct(a.b, a.d), call, &out));
   call->run = [a, out](const Context& ctx) { return core::maxk_pool(a, out, ctx); };
   return Status::Ok();
 }
@@ -54,9 +54,9 @@ Status MaxkBackward(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::MaxkPoolArgs a;
   VLK_RETURN_IF_ERROR(ParseMaxk(spec, call, &a));
   const float* dout = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "dout", a.b * a.d, false, call, &dout));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "dout", SpecProduct(a.b, a.d), false, call, &dout));
   float* dx = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dx", a.b * a.n * a.d, call, &dx));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dx", SpecProduct(a.b, a.n, a.d), call, &dx));
   call->run = [a, dout, dx](const Context& ctx) { return core::maxk_pool_backward(a, dout, dx, ctx); };
   return Status::Ok();
 }
@@ -67,13 +67,13 @@ Status ParseMha(Napi::Object spec, SpecCall* call, core::CosineMhaPoolArgs* a) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a->d));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "dg", &a->dg));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "heads", &a->heads));
-  const int64_t hd = a->heads * a->d;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "g", a->b * a->dg, false, call, &a->g));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", a->b * a->n * a->d, false, call, &a->x));
+  const int64_t hd = SpecProduct(a->heads, a->d);
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "g", SpecProduct(a->b, a->dg), false, call, &a->g));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", SpecProduct(a->b, a->n, a->d), false, call, &a->x));
   VLK_RETURN_IF_ERROR(SpecI32(spec, "lengths", a->b, true, call, &a->lengths));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "wq", hd * a->dg, false, call, &a->wq));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "wk", hd * a->d, false, call, &a->wk));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "wv", hd * a->d, false, call, &a->wv));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wq", SpecProduct(hd, a->dg), false, call, &a->wq));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wk", SpecProduct(hd, a->d), false, call, &a->wk));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "wv", SpecProduct(hd, a->d), false, call, &a->wv));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "bq", hd, true, call, &a->bq));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "bk", hd, true, call, &a->bk));
   return SpecF32(spec, "bv", hd, true, call, &a->bv);
@@ -86,8 +86,8 @@ Status MhaForward(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("attention"), "attention", false, &want_att));
   float* out = nullptr;
   float* att = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "out", a.b * a.d, call, &out));
-  if (want_att) VLK_RETURN_IF_ERROR(SpecOutF32(env, "attention", a.b * a.heads * a.n, call, &att));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "out", SpecProduct(a.b, a.d), call, &out));
+  if (want_att) VLK_RETURN_IF_ERROR(SpecOutF32(env, "attention", SpecProduct(a.b, a.heads, a.n), call, &att));
   call->run = [a, out, att](const Context& ctx) { return core::cosine_mha_pool(a, out, att, ctx); };
   return Status::Ok();
 }
@@ -96,14 +96,14 @@ Status MhaBackward(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::CosineMhaPoolArgs a;
   VLK_RETURN_IF_ERROR(ParseMha(spec, call, &a));
   const float* dout = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "dout", a.b * a.d, false, call, &dout));
-  const int64_t hd = a.heads * a.d;
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "dout", SpecProduct(a.b, a.d), false, call, &dout));
+  const int64_t hd = SpecProduct(a.heads, a.d);
   core::CosineMhaPoolGrads o;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dg", a.b * a.dg, call, &o.dg));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dx", a.b * a.n * a.d, call, &o.dx));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dwq", hd * a.dg, call, &o.dwq));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dwk", hd * a.d, call, &o.dwk));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dwv", hd * a.d, call, &o.dwv));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dg", SpecProduct(a.b, a.dg), call, &o.dg));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dx", SpecProduct(a.b, a.n, a.d), call, &o.dx));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dwq", SpecProduct(hd, a.dg), call, &o.dwq));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dwk", SpecProduct(hd, a.d), call, &o.dwk));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dwv", SpecProduct(hd, a.d), call, &o.dwv));
   VLK_RETURN_IF_ERROR(SpecOutF32(env, "dbq", hd, call, &o.dbq));
   VLK_RETURN_IF_ERROR(SpecOutF32(env, "dbk", hd, call, &o.dbk));
   VLK_RETURN_IF_ERROR(SpecOutF32(env, "dbv", hd, call, &o.dbv));
@@ -114,8 +114,8 @@ Status MhaBackward(Napi::Env env, Napi::Object spec, SpecCall* call) {
 Status ParseGated(Napi::Object spec, SpecCall* call, core::GatedFusionArgs* a) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "b", &a->b));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a->d));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "e", a->b * a->d, false, call, &a->e));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "g", a->b * a->d, false, call, &a->g));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "e", SpecProduct(a->b, a->d), false, call, &a->e));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "g", SpecProduct(a->b, a->d), false, call, &a->g));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "weight", a->d * 2 * a->d, false, call, &a->w));
   return SpecF32(spec, "bias", a->d, true, call, &a->bias);
 }
@@ -125,8 +125,8 @@ Status GatedForward(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(ParseGated(spec, call, &a));
   float* v = nullptr;
   float* z = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "v", a.b * a.d, call, &v));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "z", a.b * a.d, call, &z));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "v", SpecProduct(a.b, a.d), call, &v));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "z", SpecProduct(a.b, a.d), call, &z));
   call->run = [a, v, z](const Context& ctx) { return core::gated_fusion(a, v, z, ctx); };
   return Status::Ok();
 }
@@ -135,10 +135,10 @@ Status GatedBackward(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::GatedFusionArgs a;
   VLK_RETURN_IF_ERROR(ParseGated(spec, call, &a));
   const float* dv = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "dv", a.b * a.d, false, call, &dv));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "dv", SpecProduct(a.b, a.d), false, call, &dv));
   core::GatedFusionGrads o;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "de", a.b * a.d, call, &o.de));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dg", a.b * a.d, call, &o.dg));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "de", SpecProduct(a.b, a.d), call, &o.de));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dg", SpecProduct(a.b, a.d), call, &o.dg));
   VLK_RETURN_IF_ERROR(SpecOutF32(env, "dweight", a.d * 2 * a.d, call, &o.dw));
   VLK_RETURN_IF_ERROR(SpecOutF32(env, "dbias", a.d, call, &o.dbias));
   call->run = [a, dv, o](const Context& ctx) { return core::gated_fusion_backward(a, dv, o, ctx); };
@@ -152,9 +152,9 @@ Status Scan(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a.d));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "items", &a.items));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "r", &a.r));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "words", a.q * a.l * a.d, false, call, &a.words));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "words", SpecProduct(a.q, a.l, a.d), false, call, &a.words));
   VLK_RETURN_IF_ERROR(SpecI32(spec, "wordLengths", a.q, true, call, &a.word_lengths));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "regions", a.items * a.r * a.d, false, call, &a.regions));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "regions", SpecProduct(a.items, a.r, a.d), false, call, &a.regions));
   std::string mode;
   VLK_RETURN_IF_ERROR(SpecString(spec, "mode", &mode));
   VLK_RETURN_IF_ERROR(core::parse_scan_mode(mode.c_str(), &a.mode));
@@ -179,14 +179,14 @@ Status Scan(Napi::Env env, Napi::Object spec, SpecCall* call) {
     total = static_cast<int64_t>(nrows);
   } else {
     VLK_RETURN_IF_ERROR(SpecSize(spec, "candidates", &a.candidates));
-    total = a.q * a.candidates;
+    total = SpecProduct(a.q, a.candidates);
   }
   core::ScanSimilarityOut o;
   VLK_RETURN_IF_ERROR(SpecOutF32(env, "scores", total, call, &o.scores));
   if (a.k > 0) {
-    VLK_RETURN_IF_ERROR(SpecOutI32(env, "positions", a.q * a.k, call, &o.positions));
-    VLK_RETURN_IF_ERROR(SpecOutI32(env, "indices", a.q * a.k, call, &o.indices));
-    VLK_RETURN_IF_ERROR(SpecOutF32(env, "topScores", a.q * a.k, call, &o.top_scores));
+    VLK_RETURN_IF_ERROR(SpecOutI32(env, "positions", SpecProduct(a.q, a.k), call, &o.positions));
+    VLK_RETURN_IF_ERROR(SpecOutI32(env, "indices", SpecProduct(a.q, a.k), call, &o.indices));
+    VLK_RETURN_IF_ERROR(SpecOutF32(env, "topScores", SpecProduct(a.q, a.k), call, &o.top_scores));
     VLK_RETURN_IF_ERROR(SpecOutI32(env, "counts", a.q, call, &o.counts));
   }
   call->run = [a, o](const Context& ctx) { return core::scan_similarity(a, o, ctx); };

@@ -24,7 +24,7 @@ Status ParseRelevanceArgs(Napi::Object spec, SpecCall* call, core::RelevanceArgs
   VLK_RETURN_IF_ERROR(SpecThreads(spec, call));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "n", &a->n));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a->d));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", a->n * a->d, false, call, &a->x));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "x", SpecProduct(a->n, a->d), false, call, &a->x));
   Napi::Value kind = spec.Get("kind");
   const std::string k = kind.IsString() ? kind.As<Napi::String>().Utf8Value() : std::string();
   if (k == "gaussian") {
@@ -41,7 +41,7 @@ Status ParseRelevance(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::RelevanceArgs a;
   VLK_RETURN_IF_ERROR(ParseRelevanceArgs(spec, call, &a));
   float* r = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "relevance", a.n * a.n, call, &r));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "relevance", SpecProduct(a.n, a.n), call, &r));
   call->run = [a, r](const Context& ctx) { return core::relevance(a, r, ctx); };
   return Status::Ok();
 }
@@ -50,9 +50,9 @@ Status ParseRelevanceBackward(Napi::Env env, Napi::Object spec, SpecCall* call) 
   core::RelevanceArgs a;
   VLK_RETURN_IF_ERROR(ParseRelevanceArgs(spec, call, &a));
   const float* dr = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "gradOutput", a.n * a.n, false, call, &dr));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "gradOutput", SpecProduct(a.n, a.n), false, call, &dr));
   float* dx = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "x", a.n * a.d, call, &dx));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "x", SpecProduct(a.n, a.d), call, &dx));
   call->run = [a, dr, dx](const Context& ctx) { return core::relevance_backward(a, dr, dx, ctx); };
   return Status::Ok();
 }
@@ -67,15 +67,15 @@ Status ParseScanRelevance(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "images", &a.images));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "regionsPerImage", &a.regions_per_image));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a.d));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "words", a.captions * a.max_words * a.d, false, call, &a.words));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "regions", a.images * a.regions_per_image * a.d, false, call, &a.regions));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "words", SpecProduct(a.captions, a.max_words, a.d), false, call, &a.words));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "regions", SpecProduct(a.images, a.regions_per_image, a.d), false, call, &a.regions));
   VLK_RETURN_IF_ERROR(SpecI32(spec, "wordLengths", SpecLen("", a.captions, " (one per caption)"), false, call,
                               &a.word_lengths));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "negativeSlope", &a.negative_slope));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "eps", &a.eps));
   float *t2i = nullptr, *i2t = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "textToImage", a.captions * a.images, call, &t2i));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "imageToText", a.images * a.captions, call, &i2t));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "textToImage", SpecProduct(a.captions, a.images), call, &t2i));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "imageToText", SpecProduct(a.images, a.captions), call, &i2t));
   call->run = [a, t2i, i2t](const Context& ctx) { return core::scan_relevance(a, t2i, i2t, ctx); };
   return Status::Ok();
 }
@@ -86,12 +86,12 @@ Status ParseRowTopkMask(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::RowTopkMaskArgs a;
   VLK_RETURN_IF_ERROR(SpecSize(spec, "rows", &a.rows));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "cols", &a.cols));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", a.rows * a.cols, false, call, &a.scores));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", SpecProduct(a.rows, a.cols), false, call, &a.scores));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "k", &a.k));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "fraction", &a.fraction));
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("keepDiagonal"), "keepDiagonal", true, &a.keep_diagonal));
   uint8_t* mask = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutU8(env, "mask", a.rows * a.cols, call, &mask));
+  VLK_RETURN_IF_ERROR(SpecOutU8(env, "mask", SpecProduct(a.rows, a.cols), call, &mask));
   call->run = [a, mask](const Context& ctx) { return core::row_topk_mask(a, mask, ctx); };
   return Status::Ok();
 }
@@ -103,9 +103,9 @@ Status ParseGcnArgs(Napi::Object spec, SpecCall* call, core::GcnArgs* a) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "n", &a->n));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "din", &a->din));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "dout", &a->dout));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "adjacency", a->n * a->n, false, call, &a->adjacency));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "input", a->n * a->din, false, call, &a->input));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "weight", a->din * a->dout, false, call, &a->weight));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "adjacency", SpecProduct(a->n, a->n), false, call, &a->adjacency));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "input", SpecProduct(a->n, a->din), false, call, &a->input));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "weight", SpecProduct(a->din, a->dout), false, call, &a->weight));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "bias", a->dout, true, call, &a->bias));
   return SpecNumber(spec, "slope", &a->slope);
 }
@@ -116,8 +116,8 @@ Status ParseGcn(Napi::Env env, Napi::Object spec, SpecCall* call) {
   bool keep_hidden = true;
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("keepHidden"), "keepHidden", true, &keep_hidden));
   float *y = nullptr, *h = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "output", a.n * a.dout, call, &y));
-  if (keep_hidden) VLK_RETURN_IF_ERROR(SpecOutF32(env, "hidden", a.n * a.dout, call, &h));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "output", SpecProduct(a.n, a.dout), call, &y));
+  if (keep_hidden) VLK_RETURN_IF_ERROR(SpecOutF32(env, "hidden", SpecProduct(a.n, a.dout), call, &h));
   call->run = [a, y, h](const Context& ctx) { return core::gcn(a, y, h, ctx); };
   return Status::Ok();
 }
@@ -126,14 +126,14 @@ Status ParseGcnBackward(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::GcnArgs a;
   VLK_RETURN_IF_ERROR(ParseGcnArgs(spec, call, &a));
   const float *dy = nullptr, *y = nullptr, *h = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "gradOutput", a.n * a.dout, false, call, &dy));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "output", a.n * a.dout, true, call, &y));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "hidden", a.n * a.dout, true, call, &h));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "gradOutput", SpecProduct(a.n, a.dout), false, call, &dy));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "output", SpecProduct(a.n, a.dout), true, call, &y));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "hidden", SpecProduct(a.n, a.dout), true, call, &h));
   core::GcnGrads g;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "input", a.n * a.din, call, &g.input));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "weight", a.din * a.dout, call, &g.weight));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "input", SpecProduct(a.n, a.din), call, &g.input));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "weight", SpecProduct(a.din, a.dout), call, &g.weight));
   VLK_RETURN_IF_ERROR(SpecOutF32(env, "bias", a.dout, call, &g.bias));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "adjacency", a.n * a.n, call, &g.adjacency));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "adjacency", SpecProduct(a.n, a.n), call, &g.adjacency));
   call->run = [a, dy, y, h, g](const Context& ctx) { return core::gcn_backward(a, dy, y, h, g, ctx); };
   return Status::Ok();
 }

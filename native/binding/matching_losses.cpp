@@ -51,8 +51,8 @@ Status ParseMemoryInfoNce(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::MemoryInfoNceArgs& a = s->args;
   VLK_RETURN_IF_ERROR(ReadSize(spec.Get("b"), "b", &a.b));
   VLK_RETURN_IF_ERROR(ReadSize(spec.Get("d"), "d", &a.d));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "queries", a.b * a.d, false, call, &a.queries));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "keys", a.b * a.d, false, call, &a.keys));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "queries", SpecProduct(a.b, a.d), false, call, &a.queries));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "keys", SpecProduct(a.b, a.d), false, call, &a.keys));
   bool present = false;
   if (!spec.Get("bank").IsUndefined()) {
     std::shared_ptr<core::MemoryBank> bank;
@@ -68,7 +68,7 @@ Status ParseMemoryInfoNce(Napi::Env env, Napi::Object spec, SpecCall* call) {
     s->trusted = true;
   } else {
     VLK_RETURN_IF_ERROR(ReadSize(spec.Get("k"), "k", &a.k));
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "queue", a.k * a.d, false, call, &a.queue));
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "queue", SpecProduct(a.k, a.d), false, call, &a.queue));
     VLK_RETURN_IF_ERROR(SpecIds(spec, "queueIds", a.k, true, &s->queue_ids, &present));
     if (present) a.queue_ids = s->queue_ids.data();
   }
@@ -83,8 +83,8 @@ Status ParseMemoryInfoNce(Napi::Env env, Napi::Object spec, SpecCall* call) {
   bool grads = true;
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("grads"), "grads", true, &grads));
   if (grads) {
-    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dqueries", a.b * a.d, call, &s->out.dqueries, kGradsOom));
-    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dkeys", a.b * a.d, call, &s->out.dkeys, kGradsOom));
+    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dqueries", SpecProduct(a.b, a.d), call, &s->out.dqueries, kGradsOom));
+    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dkeys", SpecProduct(a.b, a.d), call, &s->out.dkeys, kGradsOom));
   }
   call->run = [s](const Context& ctx) { return core::memory_info_nce(s->args, &s->out, ctx, s->trusted); };
   call->lead.emplace_back("loss", [s](Napi::Env env) { return Napi::Number::New(env, s->out.loss); });
@@ -104,7 +104,7 @@ Status ParseVseHinge(Napi::Env env, Napi::Object spec, SpecCall* call) {
   auto s = std::make_shared<State>();
   core::VseHingeArgs& a = s->args;
   VLK_RETURN_IF_ERROR(ReadSize(spec.Get("b"), "b", &a.b));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", a.b * a.b, false, call, &a.scores));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", SpecProduct(a.b, a.b), false, call, &a.scores));
   bool present = false;
   VLK_RETURN_IF_ERROR(SpecIds(spec, "ids", a.b, false, &s->ids, &present));
   if (present) a.ids = s->ids.data();
@@ -112,7 +112,7 @@ Status ParseVseHinge(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("maxViolation"), "maxViolation", true, &a.max_violation));
   bool grads = true;
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("grads"), "grads", true, &grads));
-  if (grads) VLK_RETURN_IF_ERROR(SpecOutF32(env, "dscores", a.b * a.b, call, &s->out.dscores, kGradsOom));
+  if (grads) VLK_RETURN_IF_ERROR(SpecOutF32(env, "dscores", SpecProduct(a.b, a.b), call, &s->out.dscores, kGradsOom));
   try {
     s->caption.resize(static_cast<size_t>(a.b));
     s->image.resize(static_cast<size_t>(a.b));
@@ -139,7 +139,7 @@ Status ParseWeightedTriplet(Napi::Env env, Napi::Object spec, SpecCall* call) {
   auto s = std::make_shared<State>();
   core::WeightedTripletArgs& a = s->args;
   VLK_RETURN_IF_ERROR(ReadSize(spec.Get("b"), "b", &a.b));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", a.b * a.b, false, call, &a.scores));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", SpecProduct(a.b, a.b), false, call, &a.scores));
   bool present = false;
   VLK_RETURN_IF_ERROR(SpecIds(spec, "ids", a.b, false, &s->ids, &present));
   if (present) a.ids = s->ids.data();
@@ -152,7 +152,7 @@ Status ParseWeightedTriplet(Napi::Env env, Napi::Object spec, SpecCall* call) {
   a.seed = static_cast<uint64_t>(seed);
   bool grads = true;
   VLK_RETURN_IF_ERROR(ReadFlag(spec.Get("grads"), "grads", true, &grads));
-  if (grads) VLK_RETURN_IF_ERROR(SpecOutF32(env, "dscores", a.b * a.b, call, &s->out.dscores, kGradsOom));
+  if (grads) VLK_RETURN_IF_ERROR(SpecOutF32(env, "dscores", SpecProduct(a.b, a.b), call, &s->out.dscores, kGradsOom));
   call->run = [s](const Context&) { return core::weighted_triplet(s->args, &s->out); };
   call->lead.emplace_back("loss", [s](Napi::Env env) { return Napi::Number::New(env, s->out.loss); });
   call->tail.emplace_back("direction", [s](Napi::Env env) { return Int32s(env, s->out.direction); });

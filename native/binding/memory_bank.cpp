@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/args.hpp"
+#include "common/checked_size.hpp"
 #include "common/errors.hpp"
 #include "common/thread_pool.hpp"
 #include "isa/isa.hpp"
@@ -61,9 +62,11 @@ Napi::Value MemoryBankCreate(const Napi::CallbackInfo& info) {
     st = Status(Code::kEmpty, "memory bank: size and dim must be >= 1 (got " + std::to_string(size) + ", " +
                                   std::to_string(dim) + ")");
   }
-  if (st.ok() && (size > (int64_t{1} << 40) / dim)) {
-    st = Status(Code::kOutOfMemory, "memory bank: size x dim = " + std::to_string(size) + " x " + std::to_string(dim) +
-                                        " is too large");
+  // The bank is allocated (and zeroed) up front: refuse what the machine cannot hold before the
+  // OS overcommits it and the zero fill is killed.
+  if (st.ok()) {
+    st = core::check_alloc("memory bank (size x dim floats, plus size int64 ids)", {size, dim}, sizeof(float),
+                           static_cast<uint64_t>(size) * sizeof(int64_t));
   }
   if (!st.ok()) ThrowStatus(env, st);
   BankBox* box = nullptr;

@@ -22,9 +22,9 @@ Status Parse(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &d));
   const float* qs = nullptr;
   const float* g = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "queries", q * a.rewrites * d, false, call, &qs));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "gallery", n * d, false, call, &g));
-  a.queries = MatrixView<const float>(qs, q * a.rewrites, d);
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "queries", SpecProduct(q, a.rewrites, d), false, call, &qs));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "gallery", SpecProduct(n, d), false, call, &g));
+  a.queries = MatrixView<const float>(qs, SpecProduct(q, a.rewrites), d);
   a.gallery = MatrixView<const float>(g, n, d);
   VLK_RETURN_IF_ERROR(SpecSize(spec, "k", &a.k));
   std::string s;
@@ -35,8 +35,8 @@ Status Parse(Napi::Env env, Napi::Object spec, SpecCall* call) {
   if (!spec.Get("weights").IsUndefined()) {
     Napi::Value w = spec.Get("weights");
     const bool per_query = w.IsTypedArray() && static_cast<int64_t>(w.As<Napi::TypedArray>().ElementLength()) ==
-                                                   q * a.rewrites && q > 1;
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "weights", per_query ? q * a.rewrites : a.rewrites, false, call, &a.weights));
+                                                   SpecProduct(q, a.rewrites) && q > 1;
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "weights", per_query ? SpecProduct(q, a.rewrites) : a.rewrites, false, call, &a.weights));
     a.weights_per_query = per_query;
   }
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "rrfConstant", &a.rrf_constant));
@@ -46,8 +46,8 @@ Status Parse(Napi::Env env, Napi::Object spec, SpecCall* call) {
                                        " (gallery rows)");
   }
   core::MultiQuerySearchOut o;
-  VLK_RETURN_IF_ERROR(SpecOutI32(env, "indices", q * a.k, call, &o.indices));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "scores", q * a.k, call, &o.scores));
+  VLK_RETURN_IF_ERROR(SpecOutI32(env, "indices", SpecProduct(q, a.k), call, &o.indices));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "scores", SpecProduct(q, a.k), call, &o.scores));
   const int64_t k = a.k;
   call->tail.emplace_back("k", [k](Napi::Env e) { return Napi::Number::New(e, double(k)); });
   call->run = [a, o](const Context& ctx) { return core::multi_query_search(a, o, ctx); };

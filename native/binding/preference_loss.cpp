@@ -32,8 +32,8 @@ Status ParsePreferenceLoss(Napi::Env env, Napi::Object spec, SpecCall* call) {
   } else {
     VLK_RETURN_IF_ERROR(SpecSize(spec, "q", &a.q));
     VLK_RETURN_IF_ERROR(SpecSize(spec, "n", &a.n));
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", a.q * a.n, false, call, &a.scores));
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "referenceScores", a.q * a.n, false, call, &a.reference_scores));
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", SpecProduct(a.q, a.n), false, call, &a.scores));
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "referenceScores", SpecProduct(a.q, a.n), false, call, &a.reference_scores));
     VLK_RETURN_IF_ERROR(SpecI32(spec, "pairs", SpecLen("", a.pairs * 3, " (3 per pair)"), false, call, &a.pair_ids));
   }
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "beta", &a.beta));
@@ -44,7 +44,7 @@ Status ParsePreferenceLoss(Napi::Env env, Napi::Object spec, SpecCall* call) {
     VLK_RETURN_IF_ERROR(SpecOutF32(env, "dPolicyChosen", a.pairs, call, &s->out.d_chosen));
     VLK_RETURN_IF_ERROR(SpecOutF32(env, "dPolicyRejected", a.pairs, call, &s->out.d_rejected));
   } else {
-    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dScores", a.q * a.n, call, &s->out.dscores));
+    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dScores", SpecProduct(a.q, a.n), call, &s->out.dscores));
   }
   call->run = [s](const Context& ctx) { return core::preference_loss(s->args, &s->out, ctx); };
   call->lead.emplace_back("loss", [s](Napi::Env env) { return Napi::Number::New(env, s->out.loss); });

@@ -21,8 +21,8 @@ Status Parse(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &d));
   const float* qs = nullptr;
   const float* g = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "queries", q * d, false, call, &qs));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "gallery", n * d, false, call, &g));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "queries", SpecProduct(q, d), false, call, &qs));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "gallery", SpecProduct(n, d), false, call, &g));
   a.queries = MatrixView<const float>(qs, q, d);
   a.gallery = MatrixView<const float>(g, n, d);
   VLK_RETURN_IF_ERROR(SpecF32(spec, "prior", n, false, call, &a.prior));
@@ -37,8 +37,8 @@ Status Parse(Napi::Env env, Napi::Object spec, SpecCall* call) {
   }
   int32_t* oi = nullptr;
   float* os = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutI32(env, "indices", q * a.k, call, &oi));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "scores", q * a.k, call, &os));
+  VLK_RETURN_IF_ERROR(SpecOutI32(env, "indices", SpecProduct(q, a.k), call, &oi));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "scores", SpecProduct(q, a.k), call, &os));
   const int64_t k = a.k;
   call->tail.emplace_back("k", [k](Napi::Env e) { return Napi::Number::New(e, double(k)); });
   call->run = [a, oi, os](const Context& ctx) { return core::prior_search(a, oi, os, ctx); };

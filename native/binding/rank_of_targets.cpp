@@ -64,8 +64,8 @@ Status ParseRankOfTargets(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &d));
   const float* queries = nullptr;
   const float* gallery = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "queries", q * d, false, call, &queries));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "gallery", n * d, false, call, &gallery));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "queries", SpecProduct(q, d), false, call, &queries));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "gallery", SpecProduct(n, d), false, call, &gallery));
   a.queries = MatrixView<const float>(queries, q, d);
   a.gallery = MatrixView<const float>(gallery, n, d);
   VLK_RETURN_IF_ERROR(ReadRule(spec, &a.metric, &a.ties));
@@ -99,14 +99,14 @@ Status ParseCrossModalRanks(Napi::Env env, Napi::Object spec, SpecCall* call) {
   }
   const float* images = nullptr;
   const float* captions = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "images", n * d, false, call, &images));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "captions", n * per * d, false, call, &captions));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "images", SpecProduct(n, d), false, call, &images));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "captions", SpecProduct(n, per, d), false, call, &captions));
   a.images = MatrixView<const float>(images, n, d);
   a.captions = MatrixView<const float>(captions, n * per, d);
   a.per = per;
   VLK_RETURN_IF_ERROR(ReadRule(spec, &a.metric, &a.ties));
   VLK_RETURN_IF_ERROR(SpecOutI32(env, "i2t", n, call, &s->out.i2t));
-  VLK_RETURN_IF_ERROR(SpecOutI32(env, "t2i", n * per, call, &s->out.t2i));
+  VLK_RETURN_IF_ERROR(SpecOutI32(env, "t2i", SpecProduct(n, per), call, &s->out.t2i));
   call->run = [s](const Context& ctx) { return core::cross_modal_ranks(s->args, s->out, ctx); };
   call->tail.emplace_back("tiesI2t", [s](Napi::Env env) { return Napi::Number::New(env, double(s->out.ties_i2t)); });
   call->tail.emplace_back("tiesT2i", [s](Napi::Env env) { return Napi::Number::New(env, double(s->out.ties_t2i)); });

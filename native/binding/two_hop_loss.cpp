@@ -29,16 +29,16 @@ Status ParseLoss(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a.d));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "m", &a.m));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "kt", &a.kt));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "query", a.b * a.d, false, call, &a.query));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "textQuery", a.b * a.d, true, call, &a.text_query));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "targetTokens", a.m * a.kt * a.d, false, call, &a.target_tokens));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "query", SpecProduct(a.b, a.d), false, call, &a.query));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "textQuery", SpecProduct(a.b, a.d), true, call, &a.text_query));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "targetTokens", SpecProduct(a.m, a.kt, a.d), false, call, &a.target_tokens));
   const bool hop1 = !spec.Get("prototype").IsUndefined();
   if (hop1) {
     VLK_RETURN_IF_ERROR(SpecSize(spec, "k", &a.k));
     VLK_RETURN_IF_ERROR(SpecSize(spec, "kReverse", &a.k_reverse));
     VLK_RETURN_IF_ERROR(SpecSize(spec, "dp", &a.dp));
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "prototype", a.b * a.k * a.dp, false, call, &a.prototype));
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "reversePrototype", a.b * a.k_reverse * a.dp, false, call, &a.reverse_prototype));
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "prototype", SpecProduct(a.b, a.k, a.dp), false, call, &a.prototype));
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "reversePrototype", SpecProduct(a.b, a.k_reverse, a.dp), false, call, &a.reverse_prototype));
   }
   VLK_RETURN_IF_ERROR(SpecI32(spec, "targets", SpecLen("B = ", a.b), true, call, &a.targets));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "scale", &a.scale));
@@ -53,12 +53,12 @@ Status ParseLoss(Napi::Env env, Napi::Object spec, SpecCall* call) {
   if (grads) {
     const char* oom = "twoHopLoss: could not allocate the gradients";
     core::TwoHopLossOut& o = s->out;
-    if (hop1) VLK_RETURN_IF_ERROR(SpecOutF32(env, "dprototype", a.b * a.k * a.dp, call, &o.dprototype, oom));
-    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dquery", a.b * a.d, call, &o.dquery, oom));
+    if (hop1) VLK_RETURN_IF_ERROR(SpecOutF32(env, "dprototype", SpecProduct(a.b, a.k, a.dp), call, &o.dprototype, oom));
+    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dquery", SpecProduct(a.b, a.d), call, &o.dquery, oom));
     if (a.text_query != nullptr) {
-      VLK_RETURN_IF_ERROR(SpecOutF32(env, "dtextQuery", a.b * a.d, call, &o.dtext_query, oom));
+      VLK_RETURN_IF_ERROR(SpecOutF32(env, "dtextQuery", SpecProduct(a.b, a.d), call, &o.dtext_query, oom));
     }
-    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dtargetTokens", a.m * a.kt * a.d, call, &o.dtarget_tokens, oom));
+    VLK_RETURN_IF_ERROR(SpecOutF32(env, "dtargetTokens", SpecProduct(a.m, a.kt, a.d), call, &o.dtarget_tokens, oom));
   }
   call->run = [s](const Context& ctx) { return core::two_hop_loss(s->args, &s->out, ctx); };
   const std::pair<const char*, double core::TwoHopLossOut::*> scalars[] = {

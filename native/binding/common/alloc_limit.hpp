@@ -3,23 +3,17 @@
 // is checked against the machine's memory first and refused with a typed ERR_VLK_OUT_OF_MEMORY.
 #pragma once
 
-#include <uv.h>
-
 #include <cstdint>
 #include <string>
 
+#include "common/checked_size.hpp"
 #include "common/status.hpp"
 
 namespace vlk::binding {
 
-// Bytes this process may use at most: physical memory, or the cgroup limit when it is smaller.
-inline uint64_t MemoryCeilingBytes() {
-  uint64_t total = uv_get_total_memory();
-  const uint64_t constrained = uv_get_constrained_memory();
-  if (constrained != 0 && (total == 0 || constrained < total)) total = constrained;
-  // An unknown ceiling (0) leaves the check to the overflow test alone.
-  return total == 0 ? UINT64_MAX : total;
-}
+// Bytes this process may use at most: physical memory, or the cgroup limit when it is smaller
+// (core's ceiling, so the binding's output checks and core's scratch checks agree).
+inline uint64_t MemoryCeilingBytes() { return core::memory_ceiling_bytes(); }
 
 // Ok when `count` elements of `elem_bytes` each (plus `extra_bytes`) fit in memory; otherwise
 // kOutOfMemory naming `what`, the element count and the bytes against the ceiling.

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <new>
 #include <string>
@@ -29,6 +30,7 @@
 #include "cancel_token.hpp"
 #include "common/block_cache.hpp"
 #include "common/cancel.hpp"
+#include "common/checked_size.hpp"
 #include "common/context.hpp"
 #include "common/status.hpp"
 #include "errors.hpp"
@@ -74,12 +76,24 @@ inline void SpecClear(const SpecCall& call, const Context& ctx) {
 
 using SpecParser = Status (*)(Napi::Env, Napi::Object, SpecCall*);
 
+// The product of a spec's sizes (n x d, b x heads x n): INT64_MAX when it overflows (see
+// core::saturating_product), so a length check against it fails and an output of it is refused
+// instead of a wrapped product matching a small array or sizing a small buffer.
+template <class... T>
+inline int64_t SpecProduct(T... factors) {
+  return core::saturating_product({static_cast<int64_t>(factors)...});
+}
+
 // An expected length (n < 0: any) and how a mismatch names it: "<name>: length 3, expected <prefix>4<suffix>".
 struct SpecLen {
   SpecLen(int64_t n) : n(n) {}  // NOLINT(google-explicit-constructor): plain lengths convert
   SpecLen(const char* prefix, int64_t n, const char* suffix = "") : n(n), prefix(prefix), suffix(suffix) {}
   Status Check(const std::string& name, size_t len) const {
     if (n < 0 || static_cast<int64_t>(len) == n) return Status::Ok();
+    if (n == std::numeric_limits<int64_t>::max()) {
+      return Status(Code::kShape, name + ": length " + std::to_string(len) + ", expected " + prefix +
+                                      "a product of the sizes that overflows 64-bit arithmetic" + suffix);
+    }
     return Status(Code::kShape, name + ": length " + std::to_string(len) + ", expected " + prefix + std::to_string(n) +
                                     suffix);
   }
@@ -325,8 +339,12 @@ inline Napi::Value RunSpecSync(const Napi::CallbackInfo& info, SpecParser parse,
   if (st.ok()) st = active_isa(&isa);
   if (!st.ok()) ThrowStatus(env, st);
   const Context ctx = MakeContext(call.threads, isa, nullptr);
-  SpecClear(call, ctx);
-  st = call.run(ctx);
+  // Core returns Status; should an allocation exception escape it anyway, it must become a typed
+  // error here, not terminate the process (node-addon-api only catches Napi::Error).
+  st = core::run_guarded(op, [&] {
+    SpecClear(call, ctx);
+    return call.run(ctx);
+  });
   if (!st.ok()) ThrowStatus(env, st);
   std::vector<std::pair<std::string, Napi::Value>> outs(call.outs.begin(), call.outs.end());
   return SpecResult(env, call, outs);

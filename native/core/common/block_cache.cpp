@@ -15,6 +15,8 @@
 #include <malloc.h>
 #endif
 
+#include "common/checked_size.hpp"
+
 namespace vlk {
 namespace core {
 
@@ -97,6 +99,9 @@ void raw_free(void* p, size_t bytes) {
 void* block_acquire(size_t bytes, bool* recycled) {
   if (recycled != nullptr) *recycled = false;
   if (bytes == 0) bytes = 1;
+  // More than the machine holds can never be served (and rounding it up to a size class could
+  // wrap around): refuse before asking the OS, which may overcommit and kill the process later.
+  if (bytes > memory_ceiling_bytes() || bytes > SIZE_MAX / 2) return nullptr;
   if (bytes < kMinBlockBytes) return raw_alloc(bytes);
   const size_t cls = size_class(bytes);
   Cache& c = cache();

@@ -38,7 +38,8 @@ void block_cache_set_limit(size_t bytes);
 BlockCacheStats block_cache_stats();
 
 /// An uninitialised scratch array of n T from the block cache, returned on destruction.
-/// Throws std::bad_alloc when the allocation fails (the callers map it to kOutOfMemory).
+/// Throws std::bad_alloc when the allocation fails or n * sizeof(T) overflows (the callers map it
+/// to kOutOfMemory).
 template <class T>
 class CachedArray {
  public:
@@ -53,7 +54,9 @@ class CachedArray {
     p_ = nullptr;
     n_ = 0;
     if (n == 0) return;
-    p_ = static_cast<T*>(block_acquire(n * sizeof(T)));
+    size_t bytes = 0;
+    if (__builtin_mul_overflow(n, sizeof(T), &bytes)) throw std::bad_alloc();
+    p_ = static_cast<T*>(block_acquire(bytes));
     if (p_ == nullptr) throw std::bad_alloc();
     n_ = n;
   }
@@ -77,7 +80,9 @@ struct BlockAllocator {
   template <class U>
   BlockAllocator(const BlockAllocator<U>&) noexcept {}  // NOLINT(google-explicit-constructor)
   T* allocate(size_t n) {
-    void* p = block_acquire(n * sizeof(T));
+    size_t bytes = 0;
+    if (__builtin_mul_overflow(n, sizeof(T), &bytes)) throw std::bad_alloc();
+    void* p = block_acquire(bytes);
     if (p == nullptr) throw std::bad_alloc();
     return static_cast<T*>(p);
   }

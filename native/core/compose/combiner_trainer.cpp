@@ -6,6 +6,7 @@
 #include <new>
 #include <string>
 
+#include "common/checked_size.hpp"
 #include "linalg/gemm.hpp"
 #include "losses/info_nce.hpp"
 
@@ -135,6 +136,7 @@ Status TwoHopTrainer::step(const float* image, const float* text, const float* t
   if (image == nullptr || text == nullptr || target == nullptr || reverse == nullptr || loss == nullptr) {
     return Status(Code::kInvalidArg, "two-hop step: null input");
   }
+  VLK_RETURN_IF_ERROR(check_alloc("two-hop step: the B x B logits and their gradient", {2, b, b}, sizeof(float)));
   try {
     const int64_t d = hop1_->d();
     const CombinerWeights w1 = hop1_->weights(), w2 = hop2_->weights();
@@ -182,6 +184,8 @@ Status CombinerTrainer::step(const float* image, const float* text, const float*
   if (image == nullptr || text == nullptr || target == nullptr || loss == nullptr) {
     return Status(Code::kInvalidArg, "train step: null input");
   }
+  // The contrastive logits are B x B whatever D is.
+  VLK_RETURN_IF_ERROR(check_alloc("train step: the B x B logits and their gradient", {2, b, b}, sizeof(float)));
   for (int64_t i = 0; i < b * d_; ++i) {
     if (!std::isfinite(target[i])) return Status(Code::kNonFinite, "targets: entry " + std::to_string(i) + " is not finite");
   }

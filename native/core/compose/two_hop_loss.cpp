@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/checked_size.hpp"
 #include "compose/token_max_similarity.hpp"
 #include "losses/info_nce.hpp"
 #include "losses/prototype_alignment.hpp"
@@ -86,7 +87,9 @@ Status contrastive(const TwoHopLossArgs& a, const float* q, double smoothing, do
 
 }  // namespace
 
-Status two_hop_loss(const TwoHopLossArgs& a, TwoHopLossOut* out, const Context& ctx) {
+namespace {
+
+Status two_hop_loss_checked(const TwoHopLossArgs& a, TwoHopLossOut* out, const Context& ctx) {
   if (out == nullptr) return Status(Code::kInvalidArg, "two-hop loss: null output");
   if (a.b <= 0 || a.m <= 0 || a.kt <= 0 || a.d <= 0) {
     return Status(Code::kEmpty, "two-hop loss: B, M, Kt and D must be >= 1 (got B = " + std::to_string(a.b) +
@@ -113,6 +116,13 @@ Status two_hop_loss(const TwoHopLossArgs& a, TwoHopLossOut* out, const Context& 
     VLK_RETURN_IF_ERROR(check_finite("prototype", a.prototype, a.b * a.k, a.dp));
     VLK_RETURN_IF_ERROR(check_finite("reversePrototype", a.reverse_prototype, a.b * a.k_reverse, a.dp));
   }
+  // Each contrastive term holds B x M scores, argmaxes and score gradients, and M x Kt x D token
+  // gradients (twice while they accumulate): M and B come from different inputs, so their product
+  // can exceed memory while both inputs are small.
+  VLK_RETURN_IF_ERROR(check_alloc("twoHopLoss: the B x M token-max scores (scores, argmax, gradient)", {3, a.b, a.m},
+                                  sizeof(float)));
+  VLK_RETURN_IF_ERROR(check_alloc("twoHopLoss: the M x Kt x D target-token gradients", {2, a.m, a.kt, a.d},
+                                  sizeof(float)));
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
 
   TwoHopLossOut& o = *out;
@@ -148,6 +158,12 @@ Status two_hop_loss(const TwoHopLossArgs& a, TwoHopLossOut* out, const Context& 
   o.loss = a.w_itc * o.itc + a.w_rtc * o.rtc + a.w_align * o.align;
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
   return Status::Ok();
+}
+
+}  // namespace
+
+Status two_hop_loss(const TwoHopLossArgs& a, TwoHopLossOut* out, const Context& ctx) {
+  return run_guarded("twoHopLoss", [&] { return two_hop_loss_checked(a, out, ctx); });
 }
 
 }  // namespace core

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/block_cache.hpp"
+#include "common/checked_size.hpp"
 #include "common/finite.hpp"
 #include "graph/fast_exp.hpp"
 #include "linalg/gemm.hpp"
@@ -463,6 +464,9 @@ Status forward_impl(const BiasedAttentionArgs& a, float* y, const BiasedAttentio
   const int64_t bk = std::min((a.block_k + pk.nr - 1) / pk.nr * pk.nr, pk.npb);
   const int64_t nqb = (n + bq - 1) / bq, nkb = (n + bk - 1) / bk;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(dh)));
+  // Each running task holds a score tile and its packed copy (blockQuery x blockKey, both up to n).
+  VLK_RETURN_IF_ERROR(check_alloc("biased attention: the score tiles (threads x blockQuery x blockKey, twice)",
+                                  {std::max(ctx.threads, 1), 2, bq + pk.mr, bk + pk.mr}, sizeof(float)));
   CachedArray<float> qa, kt, vn;
   try {
     qa.reset(static_cast<size_t>(h * pk.a_size()));
@@ -757,6 +761,11 @@ Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAtten
   // strip's rows), dK and dV (every key row; strips in order, so each head's sums run in query
   // order) to its own head's columns, and keeps its dS rows; then G = sum_h dS_h (heads in order)
   // gives the strip's dR rows and dw terms. Every sum runs in the same order whatever the threads.
+  // The strip holds every head's dS rows of one block of queries: heads x blockQuery x n.
+  VLK_RETURN_IF_ERROR(check_alloc("biased attention backward: the dS strip (heads x blockQuery x n)", {h, bq, n},
+                                  sizeof(float)));
+  VLK_RETURN_IF_ERROR(check_alloc("biased attention backward: the score tiles (threads x blockQuery x blockKey, 3)",
+                                  {std::max(ctx.threads, 1), 3, bq + pk.mr, bk + pk.mr}, sizeof(float)));
   CachedArray<float> ds_strip;
   try {
     ds_strip.reset(static_cast<size_t>(h * bq * n));

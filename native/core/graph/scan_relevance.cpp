@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/checked_size.hpp"
 #include "graph/graph_common.hpp"
 
 namespace vlk {
@@ -42,6 +43,11 @@ Status scan_relevance(const ScanRelevanceArgs& a, float* t2i, float* i2t, const 
   VLK_RETURN_IF_ERROR(graph_detail::check_finite("regions (image-major rows)", a.regions, bi * r, d));
   const float slope = static_cast<float>(a.negative_slope);
   const double eps = a.eps;
+  // The word-region similarity block is max(maxWords, 512) rows by every region of every image:
+  // with short vectors it is far larger than either input.
+  VLK_RETURN_IF_ERROR(check_alloc("scanRelevance: the word-region similarity block (max(maxWords, 512) x images x "
+                                  "regionsPerImage)",
+                                  {std::max<int64_t>(l, 512), bi * r}, sizeof(float)));
   try {
     std::vector<float> vn(static_cast<size_t>(bi * r * d));
     graph_detail::for_rows(bi * r, ctx, [&](int64_t row) {

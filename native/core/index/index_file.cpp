@@ -25,6 +25,7 @@
 #include <new>
 
 #include "common/atomic_file.hpp"
+#include "common/checked_size.hpp"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
@@ -784,7 +785,9 @@ Status decode_index(const uint8_t* data, int64_t len, LoadedIndex* out, const Io
   Format f;
   Status s = parse_header(header, len, &f);
   if (!s.ok()) return Status(s.code, "index buffer: " + s.message);
-  // Sizes are now proven to fit in `len` bytes that exist, so this allocation is bounded by them.
+  // Sizes are now proven to fit in `len` bytes that exist, so this allocation is bounded by them;
+  // the copy still doubles them, so it is checked against the machine first.
+  VLK_RETURN_IF_ERROR(check_alloc("index buffer: a private copy of the index", {len}, 1));
   std::shared_ptr<void> block = aligned_block(len);
   if (!block) return out_of_memory(len);
   uint8_t* base = static_cast<uint8_t*>(block.get());
@@ -846,6 +849,9 @@ Status read_index_file(const std::string& path, bool mmap, LoadedIndex* out, con
     return Status::Ok();
   }
 
+  // The file's size (proven consistent with its header) is read into memory: a file larger than
+  // the machine is refused before the OS overcommits the block and the read is killed.
+  VLK_RETURN_IF_ERROR(check_alloc("load: " + where + " read into memory (mmap: false)", {len}, 1));
   std::shared_ptr<void> block = aligned_block(len);
   if (!block) return out_of_memory(len);
   uint8_t* base = static_cast<uint8_t*>(block.get());

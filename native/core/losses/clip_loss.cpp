@@ -5,9 +5,11 @@
 
 #include <cmath>
 #include <new>
+#include <stdexcept>
 #include <string>
 
 #include "common/block_cache.hpp"
+#include "common/checked_size.hpp"
 #include "common/finite.hpp"
 #include "linalg/gemm.hpp"
 #include "losses/info_nce.hpp"
@@ -91,6 +93,8 @@ Status clip_loss(const ClipLossArgs& a, ClipLossOut* out, const Context& ctx) {
   const double e = std::exp(a.logit_scale);
   const bool clipped = e > a.max_scale;
   const double scale = clipped ? a.max_scale : e;
+  // S, S^T and dS are B x B whatever D is: a long thin batch needs far more than its inputs.
+  VLK_RETURN_IF_ERROR(check_alloc("clipLoss: the B x B similarity scratch (S, S^T, dS)", {3, b, b}, sizeof(float)));
 
   try {
     CachedArray<float> unit_i, unit_t, s, st, ds;
@@ -167,6 +171,9 @@ Status clip_loss(const ClipLossArgs& a, ClipLossOut* out, const Context& ctx) {
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "clipLoss: could not allocate the " + std::to_string(b) + " x " +
                                           std::to_string(b) + " similarity scratch");
+  } catch (const std::length_error&) {
+    return Status(Code::kOutOfMemory, "clipLoss: the " + std::to_string(b) + " x " + std::to_string(b) +
+                                          " similarity scratch exceeds the address space");
   }
   return Status::Ok();
 }

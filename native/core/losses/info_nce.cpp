@@ -7,10 +7,19 @@
 #include <string>
 #include <vector>
 
+#include "common/checked_size.hpp"
+
 namespace vlk {
 namespace core {
 
+// Allocation failures inside become kOutOfMemory (no exception leaves core).
+static Status info_nce_unguarded(const InfoNceArgs& a, InfoNceOut* out, const Context& ctx);
+
 Status info_nce(const InfoNceArgs& a, InfoNceOut* out, const Context& ctx) {
+  return run_guarded("infoNce", [&] { return info_nce_unguarded(a, out, ctx); });
+}
+
+static Status info_nce_unguarded(const InfoNceArgs& a, InfoNceOut* out, const Context& ctx) {
   if (a.rows <= 0 || a.cols <= 0) {
     return Status(Code::kEmpty, "scores: " + std::to_string(a.rows) + " x " + std::to_string(a.cols) + " is empty");
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/checked_size.hpp"
 #include "linalg/gemm.hpp"
 
 namespace vlk {
@@ -73,6 +74,10 @@ Status memory_info_nce(const MemoryInfoNceArgs& a, MemoryInfoNceOut* out, const 
   if (ctx.cancelled()) return Status(Code::kAborted, "aborted");
 
   const int64_t b = a.b, d = a.d, k = a.k;
+  // The logits are B x B (in-batch) plus B x K (bank) whatever D is.
+  VLK_RETURN_IF_ERROR(check_alloc("memoryInfoNce: the B x B in-batch logits", {b, b}, sizeof(float)));
+  VLK_RETURN_IF_ERROR(check_alloc("memoryInfoNce: the B x K bank logits", {b, k}, sizeof(float),
+                                  uint64_t(b) * uint64_t(b) * sizeof(float)));
   std::vector<float> skk, sq;
   std::vector<double> row_loss;
   std::vector<int64_t> row_masked;
@@ -83,6 +88,8 @@ Status memory_info_nce(const MemoryInfoNceArgs& a, MemoryInfoNceOut* out, const 
     row_masked.resize(static_cast<size_t>(b));
   } catch (const std::bad_alloc&) {
     return Status(Code::kOutOfMemory, "memoryInfoNce: out of memory for the B x K logits");
+  } catch (const std::length_error&) {
+    return Status(Code::kOutOfMemory, "memoryInfoNce: the B x K logits exceed the address space");
   }
   VLK_RETURN_IF_ERROR(abt(a.queries, a.keys, b, b, d, skk.data(), ctx));
   if (k > 0) VLK_RETURN_IF_ERROR(abt(a.queries, a.queue, b, k, d, sq.data(), ctx));

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/checked_size.hpp"
 #include "common/finite.hpp"
 
 namespace vlk {
@@ -72,7 +73,14 @@ inline double margin(const PreferenceLossArgs& a, int64_t i) {
 
 }  // namespace
 
+// Allocation failures inside become kOutOfMemory (no exception leaves core).
+static Status preference_loss_unguarded(const PreferenceLossArgs& a, PreferenceLossOut* out, const Context& ctx);
+
 Status preference_loss(const PreferenceLossArgs& a, PreferenceLossOut* out, const Context& ctx) {
+  return run_guarded("preferenceLoss", [&] { return preference_loss_unguarded(a, out, ctx); });
+}
+
+static Status preference_loss_unguarded(const PreferenceLossArgs& a, PreferenceLossOut* out, const Context& ctx) {
   if (out == nullptr) return Status(Code::kInvalidArg, "preferenceLoss: null output");
   if (a.pairs <= 0) return Status(Code::kEmpty, "pairs: " + std::to_string(a.pairs) + " pairs (need at least one)");
   if (!(a.beta > 0) || !std::isfinite(a.beta)) {

@@ -5,10 +5,19 @@
 #include <string>
 #include <vector>
 
+#include "common/checked_size.hpp"
+
 namespace vlk {
 namespace core {
 
+// Allocation failures inside become kOutOfMemory (no exception leaves core).
+static Status prototype_alignment_unguarded(const PrototypeAlignmentArgs& a, double* loss, float* dp);
+
 Status prototype_alignment(const PrototypeAlignmentArgs& a, double* loss, float* dp) {
+  return run_guarded("prototypeAlignment", [&] { return prototype_alignment_unguarded(a, loss, dp); });
+}
+
+static Status prototype_alignment_unguarded(const PrototypeAlignmentArgs& a, double* loss, float* dp) {
   if (a.b <= 0 || a.k <= 0 || a.k_target <= 0 || a.d <= 0) {
     return Status(Code::kEmpty, "prototype alignment: B, K, K' and D must be >= 1");
   }

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/checked_size.hpp"
 #include "pooling/pooling_detail.hpp"
 
 namespace vlk {
@@ -43,7 +44,14 @@ int64_t select(const MaxkPoolArgs& a, int64_t b, int64_t e, int64_t len, int64_t
 
 }  // namespace
 
+// Allocation failures inside become kOutOfMemory (no exception leaves core).
+static Status maxk_pool_unguarded(const MaxkPoolArgs& a, float* out, const Context& ctx);
+
 Status maxk_pool(const MaxkPoolArgs& a, float* out, const Context& ctx) {
+  return run_guarded("maxkPool", [&] { return maxk_pool_unguarded(a, out, ctx); });
+}
+
+static Status maxk_pool_unguarded(const MaxkPoolArgs& a, float* out, const Context& ctx) {
   VLK_RETURN_IF_ERROR(validate(a));
   if (out == nullptr) return Status(Code::kInvalidArg, "maxkPool: null output");
   gl_detail::parallel(ctx, a.b, [&](int64_t b) {
@@ -61,7 +69,14 @@ Status maxk_pool(const MaxkPoolArgs& a, float* out, const Context& ctx) {
   return Status::Ok();
 }
 
+// Allocation failures inside become kOutOfMemory (no exception leaves core).
+static Status maxk_pool_backward_unguarded(const MaxkPoolArgs& a, const float* dout, float* dx, const Context& ctx);
+
 Status maxk_pool_backward(const MaxkPoolArgs& a, const float* dout, float* dx, const Context& ctx) {
+  return run_guarded("maxkPoolBackward", [&] { return maxk_pool_backward_unguarded(a, dout, dx, ctx); });
+}
+
+static Status maxk_pool_backward_unguarded(const MaxkPoolArgs& a, const float* dout, float* dx, const Context& ctx) {
   VLK_RETURN_IF_ERROR(validate(a));
   if (dout == nullptr || dx == nullptr) return Status(Code::kInvalidArg, "maxkPool backward: null gradient");
   VLK_RETURN_IF_ERROR(gl_detail::check_finite("dout", dout, a.b, a.d));

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/block_cache.hpp"
+#include "common/checked_size.hpp"
 #include "common/finite.hpp"
 #include "linalg/gemm.hpp"
 #include "search/search_detail.hpp"
@@ -175,6 +176,10 @@ Status embedding_search(const MultiQuerySearchArgs& a, const MultiQuerySearchOut
 Status rrf_search(const MultiQuerySearchArgs& a, const MultiQuerySearchOut& out, const Context& ctx) {
   const int64_t r = a.rewrites, m = a.queries.rows, nq = m / r, n = a.gallery.rows, k = a.k;
   const int64_t depth = std::min(a.depth, n);
+  // Every rewrite's top-depth list is held at once: Q x R x depth (index, score) pairs, which a
+  // large depth over a large gallery can make far larger than the queries and the gallery.
+  VLK_RETURN_IF_ERROR(check_alloc("multiQuerySearch: the rewrites' top-depth lists (Q x R rows x depth)", {m, depth},
+                                  sizeof(int32_t) + sizeof(float)));
   ScratchVector<int32_t> idx(static_cast<size_t>(m * depth));
   ScratchVector<float> sc(static_cast<size_t>(m * depth));
   SearchArgs sa;
