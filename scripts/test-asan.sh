@@ -45,7 +45,7 @@ echo "built $addon with $flags ($((built - started)) s)"
 # left to that script (VLK_CORE_TESTS points at nothing here).
 log="$out/test-asan.log"
 set +e
-VLKERNELS_PREBUILD="$out" VLK_CORE_TESTS="$out/no-core-tests" \
+VLKERNELS_PREBUILD="$out" VLK_CORE_TESTS="$out/no-core-tests" VLK_SANITIZED=asan \
   LD_PRELOAD="$libasan" \
   ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" \
   UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}" \

@@ -421,7 +421,7 @@ const probe = (root: string) =>
 Loader('a CUDA build in build/Release that cannot load falls back to the CPU build, with the reason', () => {
   const root = fakePackage('build');
   try {
-    const r = runNode(probe(root), { VLK_CUDA: undefined });
+    const r = runNode(probe(root), { VLK_CUDA: undefined, VLKERNELS_PREBUILD: undefined });
     assert.is(r.status, 0, r.stderr);
     assert.is(r.json.cuda.built, false);
     assert.is(r.json.cuda.usable, false);
@@ -431,7 +431,7 @@ Loader('a CUDA build in build/Release that cannot load falls back to the CPU bui
     assert.ok(r.json.cuda.addonPath.endsWith('vlkernels_cuda.node'), 'addonPath');
     assert.equal(r.json.indices, [1, 2, 0, 2], 'the CPU build answers');
 
-    const off = runNode(probe(root), { VLK_CUDA: '0' });
+    const off = runNode(probe(root), { VLK_CUDA: '0', VLKERNELS_PREBUILD: undefined });
     assert.is(off.status, 0, off.stderr);
     assert.is(off.json.cuda.built, false);
     assert.match(off.json.cuda.reason, /VLK_CUDA=0/);
@@ -444,11 +444,11 @@ Loader('the optional package @vlkernels/<platform>-<arch>-cuda: tried when its v
   const same = fakePackage('package');
   const other = fakePackage('package', '0.0.0-other');
   try {
-    const r = runNode(probe(same), { VLK_CUDA: undefined });
+    const r = runNode(probe(same), { VLK_CUDA: undefined, VLKERNELS_PREBUILD: undefined });
     assert.is(r.status, 0, r.stderr);
     assert.match(r.json.cuda.reason, /failed to load/);
     assert.match(r.json.cuda.addonPath, /@vlkernels/);
-    const m = runNode(probe(other), { VLK_CUDA: undefined });
+    const m = runNode(probe(other), { VLK_CUDA: undefined, VLKERNELS_PREBUILD: undefined });
     assert.is(m.status, 0, m.stderr);
     assert.match(m.json.cuda.reason, /0\.0\.0-other does not match vlkernels/);
     assert.equal(m.json.indices, [1, 2, 0, 2]);

@@ -26,6 +26,7 @@ import {
   writeNpy,
 } from './helpers/lib';
 import { gaussianMatrix } from './helpers/random';
+import { sanitized } from './helpers/sanitized';
 
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
@@ -84,6 +85,13 @@ async function measure(name: string, count: number, call: (i: number) => unknown
  * 800,000 further calls), while a leak grows again by the same amount.
  */
 async function phase(name: string, count: number, call: (i: number) => unknown | Promise<unknown>, warm = 2_000): Promise<void> {
+  if (sanitized) {
+    // ASan's quarantine keeps freed blocks resident (up to 256 MiB), so RSS cannot show a leak here;
+    // the calls still run under the sanitizer, a tenth of them.
+    await measure(`${name} (${sanitized}: RSS bound not checked)`, Math.ceil(count / 10), call, 0);
+    assert.is(binding.info().inFlight, 0, `${name}: calls still in flight`);
+    return;
+  }
   const first = await measure(name, count, call, warm);
   const mb = first < BOUND_MB ? first : await measure(`${name} (again)`, count, call, 0);
   assert.ok(mb < BOUND_MB, `${name}: RSS grew ${first.toFixed(1)} then ${mb.toFixed(1)} MiB over ${count} calls (bound ${BOUND_MB} MiB)`);
@@ -179,6 +187,10 @@ t(`${CYCLES} FlatIndex create/add/search/close cycles, ${CYCLES} dropped without
 });
 
 t('the measurement sees a leak of 1 KiB a call (control, run last: it leaves the heap large)', async () => {
+  if (sanitized) {
+    console.log(`  skipped under ${sanitized}: RSS bounds are not checked there`);
+    return;
+  }
   const kept: Buffer[] = [];
   const mb = await measure('control: 1 KiB kept per call', 64_000, () => kept.push(Buffer.alloc(1024, 1)), 0);
   assert.ok(mb > BOUND_MB, `64,000 kept 1 KiB buffers grew RSS by only ${mb.toFixed(1)} MiB`);
