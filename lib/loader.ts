@@ -143,6 +143,35 @@ export interface NativeTensorInput {
   data: ArrayBufferView;
 }
 
+/** What the binding's npyPreamble returns (native/binding/vectors_io.cpp, core/io/npy). */
+export interface NativeNpyPreamble {
+  major: number;
+  minor: number;
+  headerStart: number;
+  headerLen: number;
+}
+
+/** What the binding's npyHeader returns: a validated .npy header. */
+export interface NativeNpyHeader {
+  descr: string;
+  kind: 'f' | 'i' | 'u' | 'b';
+  itemSize: 1 | 2 | 4 | 8;
+  /** The data's byte order is big-endian ('>', or '=' on a big-endian host; false for 1-byte items). */
+  bigEndian: boolean;
+  fortranOrder: boolean;
+  shape: number[];
+  count: number;
+  dataOffset: number;
+  major: number;
+}
+
+/** What the binding's vecsLayout returns (core/io/vecs). */
+export interface NativeVecsLayout {
+  rows: number;
+  cols: number;
+  recordBytes: number;
+}
+
 /** The raw Node-API module (native/binding/addon.cpp). */
 export interface NativeBinding {
   searchSync(queries: unknown, gallery: unknown, options: unknown): SearchResult;
@@ -167,6 +196,18 @@ export interface NativeBinding {
   writeSafetensorsSync(path: string, tensors: NativeTensorInput[], metadata: string[]): void;
   writeSafetensorsAsync(path: string, tensors: NativeTensorInput[], metadata: string[], token?: NativeCancelToken): Promise<void>;
   encodeSafetensorsSync(tensors: NativeTensorInput[], metadata: string[]): Buffer;
+  npyPreamble(bytes: Uint8Array, fileSize: number): NativeNpyPreamble;
+  npyHeader(bytes: Uint8Array, fileSize: number): NativeNpyHeader;
+  vecsLayout(head: Uint8Array, fileSize: number, elemBytes: number): NativeVecsLayout;
+  vecsUnpack(
+    chunk: Uint8Array,
+    n: number,
+    firstRow: number,
+    cols: number,
+    elemBytes: number,
+    out: Float32Array | Int32Array | Uint8Array,
+    outRow0: number,
+  ): void;
   composeSync(image: unknown, text: unknown, options: unknown): Float32Array;
   combinerTrainerCreate(dim: number, projection: number, hidden: number, seed: number): unknown;
   combinerTrainerStepSync(handle: unknown, image: unknown, text: unknown, target: unknown, options: unknown): number;

@@ -1,7 +1,8 @@
-// Embedding files (lib, pure TypeScript over node:fs): .npy (v1-v3, either byte order, C or Fortran
-// order), .fvecs/.ivecs/.bvecs, raw little-endian float32 with an explicit shape, and safetensors
-// (through readSafetensorsSync) read into row-major { data, rows, cols }; atomic writers; and
-// openVectors, which streams row blocks of files larger than memory through a FileHandle.
+// Embedding files (lib, over node:fs): .npy (v1-v3, either byte order, C or Fortran order),
+// .fvecs/.ivecs/.bvecs, raw little-endian float32 with an explicit shape, and safetensors (through
+// readSafetensorsSync) read into row-major { data, rows, cols }; atomic writers; and openVectors,
+// which streams row blocks of files larger than memory through a FileHandle. The .npy header and
+// the vecs records are parsed and checked natively (core/io/npy, core/io/vecs); files stay here.
 import {
   closeSync,
   fstatSync,
@@ -18,8 +19,9 @@ import { endianness } from 'node:os';
 import { dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { types } from 'node:util';
-import { abortError, atApi, VlkError, type VlkErrorCode } from './errors';
+import { abortError, atApi, fromNative, VlkError, type VlkErrorCode } from './errors';
 import { describe, isRecord, readMatrix, readSize, shapeMatrix } from './args';
+import { binding } from './loader';
 import { readSafetensorsSync, type SafetensorsTensor } from './safetensors';
 import type { MatrixInput } from './types';
 
@@ -145,6 +147,17 @@ function fail(code: VlkErrorCode, file: string, field: string, message: string):
 
 function corrupt(file: string, field: string, message: string): VlkError {
   return fail('ERR_VLK_CORRUPT', file, field, message);
+}
+
+/** Runs a native parser call; its error ("<field>: <message>", a code) is rethrown naming `file`. */
+function nativeCall<T>(file: string, call: () => T): T {
+  try {
+    return call();
+  } catch (err) {
+    const e = fromNative(err, nativeCall);
+    if (e instanceof VlkError) throw new VlkError(e.code, `${file}: ${e.message}`);
+    throw e;
+  }
 }
 
 function readPath(value: unknown, name = 'path'): string {
@@ -374,174 +387,33 @@ const NPY_KINDS: Record<string, Partial<Record<number, NpyDtype>>> = {
   b: { 1: 'bool' },
 };
 
-function parseDescr(descr: string, file: string): DtypeInfo {
-  const m = /^([<>|=])([a-zA-Z])(\d+)$/.exec(descr);
-  const name = m ? NPY_KINDS[m[2]]?.[Number(m[3])] : undefined;
-  if (!m || name === undefined) {
-    throw fail(
-      'ERR_VLK_TYPE',
-      file,
-      "header 'descr'",
-      `unsupported dtype '${descr}' (supported: float16/32/64, int8-64, uint8-64, bool, in either byte order)`,
-    );
-  }
-  const size = Number(m[3]);
-  const order = m[1];
-  if (order === '|' && size > 1) {
-    throw corrupt(file, "header 'descr'", `'${descr}' has no byte order but ${size}-byte elements`);
-  }
-  const big = order === '>' || (order === '=' && !LITTLE_ENDIAN);
-  return { name, size, swap: size > 1 && big === LITTLE_ENDIAN };
-}
-
-type PyValue = string | boolean | number[] | { list: true };
-
-/** Parses the header's Python dict literal: string keys; values strings, True/False, int tuples. */
-function parsePyDict(text: string, file: string): Map<string, PyValue> {
-  let i = 0;
-  const bad = (what: string): VlkError =>
-    corrupt(file, 'header dict', `${what} at character ${i} of ${JSON.stringify(text.trimEnd())}`);
-  const ws = () => {
-    while (i < text.length && /\s/.test(text[i])) i++;
-  };
-  const str = (): string => {
-    const q = text[i];
-    if (q !== "'" && q !== '"') throw bad('expected a quoted string');
-    const end = text.indexOf(q, i + 1);
-    if (end < 0) throw bad('unterminated string');
-    const s = text.slice(i + 1, end);
-    i = end + 1;
-    return s;
-  };
-  const int = (): number => {
-    const m = /^\d+L?/.exec(text.slice(i));
-    if (!m) throw bad('expected a non-negative integer');
-    i += m[0].length;
-    const n = Number(m[0].replace('L', ''));
-    if (!Number.isSafeInteger(n)) throw bad(`dimension ${m[0]} is above 2^53 - 1`);
-    return n;
-  };
-  const value = (): PyValue => {
-    const c = text[i];
-    if (c === "'" || c === '"') return str();
-    if (text.startsWith('True', i)) {
-      i += 4;
-      return true;
-    }
-    if (text.startsWith('False', i)) {
-      i += 5;
-      return false;
-    }
-    if (c === '(') {
-      i++;
-      const dims: number[] = [];
-      ws();
-      while (text[i] !== ')') {
-        dims.push(int());
-        ws();
-        if (text[i] === ',') {
-          i++;
-          ws();
-        } else if (text[i] !== ')') throw bad("expected ',' or ')' in the shape tuple");
-      }
-      i++;
-      return dims;
-    }
-    if (c === '[') {
-      // A structured dtype's field list: skipped as a whole (it is rejected as a dtype).
-      let depth = 0;
-      for (; i < text.length; i++) {
-        if (text[i] === '[') depth++;
-        else if (text[i] === ']' && --depth === 0) break;
-      }
-      if (depth !== 0) throw bad('unterminated list');
-      i++;
-      return { list: true };
-    }
-    throw bad('expected a string, True, False or a tuple');
-  };
-  const out = new Map<string, PyValue>();
-  ws();
-  if (text[i] !== '{') throw bad("expected '{'");
-  i++;
-  for (;;) {
-    ws();
-    if (text[i] === '}') break;
-    const key = str();
-    ws();
-    if (text[i] !== ':') throw bad("expected ':'");
-    i++;
-    ws();
-    if (out.has(key)) throw bad(`duplicate key '${key}'`);
-    out.set(key, value());
-    ws();
-    if (text[i] === ',') i++;
-    else if (text[i] !== '}') throw bad("expected ',' or '}'");
-  }
-  i++;
-  ws();
-  if (i !== text.length) throw bad("unexpected text after '}'");
-  return out;
-}
-
+/**
+ * Reads and validates the header: the preamble (magic, version, header length), then exactly the
+ * header's bytes, both parsed by the native core (core/io/npy), whose errors come back as
+ * `${file}: ${field}: ${message}` with their codes.
+ */
 function readNpyHeader(fd: number, size: number, file: string): NpyHeader {
-  const pre = Buffer.alloc(12);
-  if (size < 10) throw corrupt(file, 'magic', `the file has ${size} bytes, fewer than a .npy preamble (10)`);
-  readFully(fd, pre.subarray(0, Math.min(12, size)), 0, file, 'magic');
-  if (pre[0] !== 0x93 || pre.toString('latin1', 1, 6) !== 'NUMPY') {
-    throw corrupt(file, 'magic', `expected \\x93NUMPY, found ${JSON.stringify(pre.toString('latin1', 0, 6))}`);
+  const pre = Buffer.alloc(Math.min(12, size));
+  // Shorter than any preamble: the native check reports the size without any bytes.
+  if (size >= 10) readFully(fd, pre, 0, file, 'magic');
+  const { headerStart, headerLen } = nativeCall(file, () => binding.npyPreamble(pre, size));
+  const end = headerStart + headerLen;
+  const head = allocate(() => Buffer.alloc(end), file, 'header', end);
+  pre.copy(head, 0, 0, Math.min(pre.length, end));
+  if (end > pre.length) readFully(fd, head.subarray(pre.length), pre.length, file, 'header');
+  const h = nativeCall(file, () => binding.npyHeader(head, size));
+  const name = NPY_KINDS[h.kind]?.[h.itemSize];
+  if (name === undefined) {
+    throw fail('ERR_VLK_INTERNAL', file, "header 'descr'", `the parser accepted kind '${h.kind}' of ${h.itemSize} bytes`);
   }
-  const major = pre[6];
-  let headerLen: number;
-  let start: number;
-  if (major === 1) {
-    headerLen = pre.readUInt16LE(8);
-    start = 10;
-  } else if (major === 2 || major === 3) {
-    if (size < 12) throw corrupt(file, 'header length', `the file has ${size} bytes, fewer than a v${major} preamble (12)`);
-    headerLen = pre.readUInt32LE(8);
-    start = 12;
-  } else {
-    throw corrupt(file, 'version', `format version ${major}.${pre[7]} (1, 2 and 3 are known)`);
-  }
-  if (start + headerLen > size) {
-    throw corrupt(file, 'header', `truncated: ${headerLen} header bytes announced, ${size - start} in the file`);
-  }
-  const raw = Buffer.alloc(headerLen);
-  readFully(fd, raw, start, file, 'header');
-  const text = raw.toString(major === 3 ? 'utf8' : 'latin1');
-  const dict = parsePyDict(text, file);
-  for (const key of dict.keys()) {
-    if (key !== 'descr' && key !== 'fortran_order' && key !== 'shape') {
-      throw corrupt(file, 'header dict', `unexpected key '${key}' (a .npy header has descr, fortran_order, shape)`);
-    }
-  }
-  const descr = dict.get('descr');
-  const fortran = dict.get('fortran_order');
-  const shape = dict.get('shape');
-  if (descr === undefined) throw corrupt(file, "header 'descr'", 'missing');
-  if (typeof descr !== 'string') {
-    throw fail('ERR_VLK_TYPE', file, "header 'descr'", 'unsupported dtype: a structured (record) dtype');
-  }
-  if (typeof fortran !== 'boolean') throw corrupt(file, "header 'fortran_order'", fortran === undefined ? 'missing' : 'not True or False');
-  if (!Array.isArray(shape)) throw corrupt(file, "header 'shape'", shape === undefined ? 'missing' : 'not a tuple of integers');
-  const dtype = parseDescr(descr, file);
-  let count = 1;
-  for (const d of shape) count *= d;
-  if (!Number.isSafeInteger(count * dtype.size)) {
-    throw fail('ERR_VLK_SHAPE', file, "header 'shape'", `(${shape.join(', ')}) x ${dtype.size} bytes overflows 2^53 - 1`);
-  }
-  const dataOffset = start + headerLen;
-  const expected = count * dtype.size;
-  const actual = size - dataOffset;
-  if (actual !== expected) {
-    throw corrupt(
-      file,
-      'data',
-      `shape (${shape.join(', ')}) of '${descr}' needs ${expected} bytes after the ${dataOffset}-byte header, the file has ${actual}`,
-    );
-  }
-  return { descr, dtype, fortranOrder: fortran, shape, count, dataOffset };
+  return {
+    descr: h.descr,
+    dtype: { name, size: h.itemSize, swap: h.itemSize > 1 && h.bigEndian === LITTLE_ENDIAN },
+    fortranOrder: h.fortranOrder,
+    shape: h.shape,
+    count: h.count,
+    dataOffset: h.dataOffset,
+  };
 }
 
 function arrayOf(name: NpyDtype, n: number): NpyTypedArray {
@@ -834,26 +706,19 @@ interface VecsLayout {
   elt: number;
 }
 
+/** The shape from the first record's dim and the file size (native: core/io/vecs). */
 function vecsLayout(fd: number, size: number, file: string, kind: VecsKind): VecsLayout {
   const elt = kind === 'bvecs' ? 1 : 4;
-  if (size === 0) return { rows: 0, cols: 0, record: 4, elt };
-  if (size < 4) throw corrupt(file, 'record 0 dim', `the file has ${size} bytes, fewer than one int32 dim`);
-  const head = Buffer.alloc(4);
-  readFully(fd, head, 0, file, 'record 0 dim');
-  const cols = head.readInt32LE(0);
-  if (cols <= 0) throw corrupt(file, 'record 0 dim', `${cols} (a dim is a positive int32)`);
-  const record = 4 + cols * elt;
-  if (size % record !== 0) {
-    throw corrupt(
-      file,
-      `record ${Math.floor(size / record)}`,
-      `trailing partial record: ${size % record} bytes after ${Math.floor(size / record)} whole ${record}-byte records of dim ${cols}`,
-    );
-  }
-  return { rows: size / record, cols, record, elt };
+  const head = Buffer.alloc(Math.min(4, size));
+  if (size >= 4) readFully(fd, head, 0, file, 'record 0 dim');
+  const l = nativeCall(file, () => binding.vecsLayout(head, size, elt));
+  return { rows: l.rows, cols: l.cols, record: l.recordBytes, elt };
 }
 
-/** Checks each record's dim and copies its values into `out` at row `firstRow + r`. */
+/**
+ * Checks each of the `n` records in `chunk` has record 0's dim and copies its values into `out`
+ * at row `outRow0 + r` (native: little-endian to host order; bvecs widened for a Float32Array).
+ */
 function unpackRecords(
   chunk: Buffer,
   n: number,
@@ -863,23 +728,7 @@ function unpackRecords(
   out: Float32Array | Int32Array | Uint8Array,
   file: string,
 ): void {
-  const { record, cols, elt } = layout;
-  for (let r = 0; r < n; r++) {
-    const dim = chunk.readInt32LE(r * record);
-    if (dim !== cols) {
-      throw corrupt(file, `record ${firstRow + r} dim`, `${dim}, but record 0 has dim ${cols}`);
-    }
-  }
-  if (!LITTLE_ENDIAN && elt === 4) chunk.subarray(0, n * record).swap32();
-  for (let r = 0; r < n; r++) {
-    const start = r * record + 4;
-    const dst = (outRow0 + r) * cols;
-    if (out instanceof Uint8Array) out.set(chunk.subarray(start, start + cols), dst);
-    else if (out instanceof Int32Array) out.set(new Int32Array(chunk.buffer, chunk.byteOffset + start, cols), dst);
-    else if (layout.elt === 1) {
-      for (let c = 0; c < cols; c++) out[dst + c] = chunk[start + c];
-    } else out.set(new Float32Array(chunk.buffer, chunk.byteOffset + start, cols), dst);
-  }
+  nativeCall(file, () => binding.vecsUnpack(chunk, n, firstRow, layout.cols, layout.elt, out, outRow0));
 }
 
 function readVecs<T extends Float32Array | Int32Array | Uint8Array>(

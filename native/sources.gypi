@@ -22,6 +22,8 @@
       "native/core/index/index_file.cpp",
       "native/core/io/json.cpp",
       "native/core/io/safetensors.cpp",
+      "native/core/io/npy.cpp",
+      "native/core/io/vecs.cpp",
       "native/core/isa/cpuid.cpp",
       "native/core/linalg/gemm.cpp",
       "native/core/linalg/gemm_kernel_scalar.cpp",
@@ -101,7 +103,8 @@
       "native/binding/two_hop_loss.cpp",
       "native/binding/multi_query_search.cpp",
       "native/binding/prior_search.cpp",
-      "native/binding/rank_of_targets.cpp"
+      "native/binding/rank_of_targets.cpp",
+      "native/binding/vectors_io.cpp"
     ],
     "vlk_cuda_sources": [
       "native/cuda/common/device.cu",
@@ -125,7 +128,9 @@
       "test/native/flat_index_test.cpp",
       "test/native/index_file_test.cpp",
       "test/native/safetensors_test.cpp",
-      "test/native/checked_size_test.cpp"
+      "test/native/checked_size_test.cpp",
+      "test/native/npy_test.cpp",
+      "test/native/vecs_test.cpp"
     ],
     "vlk_glibc_floor_sources": [
       "native/compat/glibc_floor.cpp"
@@ -140,7 +145,9 @@
     "vlk_fuzz_sources": [
       "test/fuzz/fuzz_safetensors.cpp",
       "test/fuzz/fuzz_index_file.cpp",
-      "test/fuzz/fuzz_core_args.cpp"
+      "test/fuzz/fuzz_core_args.cpp",
+      "test/fuzz/fuzz_npy.cpp",
+      "test/fuzz/fuzz_vecs.cpp"
     ],
     "vlk_include_dirs": [
       "native/core",

@@ -5,13 +5,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { FlatIndex, readFvecs, readNpy, relevanceSync, search, searchSync, VlkError } from './helpers/lib';
 import { expectCode } from './helpers/expect';
 import { gaussianMatrix } from './helpers/random';
+import { repoRoot } from './helpers/paths';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'vlk-bad-inputs-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 
@@ -287,7 +286,7 @@ function hasTest(source: string, name: string): boolean {
 }
 
 Catalogue('>= 60 rows, each citing a test that exists in the cited file', () => {
-  const doc = readFileSync(join(here, '..', 'docs', 'bad-inputs.md'), 'utf8');
+  const doc = readFileSync(join(repoRoot, 'docs', 'bad-inputs.md'), 'utf8');
   const rows = doc.split('\n').filter((l) => /^\|\s*\d+\s*\|/.test(l));
   assert.ok(rows.length >= 60, `${rows.length} rows`);
   const sources = new Map<string, string>();
@@ -301,7 +300,7 @@ Catalogue('>= 60 rows, each citing a test that exists in the cited file', () => 
     const m = /^`(test\/[\w.]+\.test\.ts)`: `(.+)`$/.exec(cells[5]);
     assert.ok(m, `row ${n}: test cell is not \`file\`: \`name\`: ${cells[5]}`);
     const [, file, name] = m!;
-    if (!sources.has(file)) sources.set(file, readFileSync(join(here, '..', file), 'utf8'));
+    if (!sources.has(file)) sources.set(file, readFileSync(join(repoRoot, file), 'utf8'));
     assert.ok(hasTest(sources.get(file)!, name), `row ${n}: no test "${name}" in ${file}`);
     const code = /ERR_VLK_[A-Z_]+|AbortError|accepted|clamped/.exec(cells[4]);
     assert.ok(code, `row ${n}: the outcome names no error code: ${cells[4]}`);

@@ -715,6 +715,35 @@ Bad('writes are atomic: a failed write leaves the old file, no temporary files r
   assert.equal(readdirSync(sub), ['x.npy']);
 });
 
+Bad('header bytes that are not printable are escaped in the message', () => {
+  const controls = /[\x00-\x1f\x7f-\x9f]/;
+  const cases: { bytes: Uint8Array; message: string }[] = [
+    {
+      bytes: npyRaw("{'descr': '<f4',\x07 'x\x85': True}", f4x6),
+      message: `header dict: expected a quoted string at character 16 of "{'descr': '<f4',\\u0007 'x\\u0085': True}"`,
+    },
+    {
+      bytes: npyRaw("{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'a\x01\x9f': True}", f4x6),
+      message: "header dict: unexpected key 'a\\u0001\\u009f' (a .npy header has descr, fortran_order, shape)",
+    },
+    {
+      bytes: npyBytes('<f4\x1b', false, [6], f4x6),
+      message: "header 'descr': unsupported dtype '<f4\\u001b' (supported: float16/32/64, int8-64, uint8-64, bool, in either byte order)",
+    },
+    {
+      bytes: (() => { const b = npyBytes('<f4', false, [6], f4x6); b[5] = 0x58; return b; })(),
+      message: 'magic: expected \\x93NUMPY, found "\\u0093NUMPX"',
+    },
+  ];
+  for (const c of cases) {
+    const p = tmp('.npy');
+    writeFileSync(p, c.bytes);
+    const e = thrown(() => readNpyAny(p));
+    assert.is(e.message, `${p}: ${c.message}`);
+    assert.not.ok(controls.test(e.message), e.message);
+  }
+});
+
 Bad.run();
 
 // ---- real files ---------------------------------------------------------------------------------------

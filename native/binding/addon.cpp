@@ -28,6 +28,7 @@
 #include "multi_query_search.hpp"
 #include "prior_search.hpp"
 #include "rank_of_targets.hpp"
+#include "vectors_io.hpp"
 
 namespace vlk {
 namespace binding {
@@ -137,6 +138,10 @@ class Addon : public Napi::Addon<Addon> {
                              InstanceMethod<&Addon::MultiQuerySearchAsync>("multiQuerySearchAsync", napi_enumerable),
                              InstanceMethod<&Addon::PriorSearchSync>("priorSearchSync", napi_enumerable),
                              InstanceMethod<&Addon::PriorSearchAsync>("priorSearchAsync", napi_enumerable),
+                             InstanceMethod<&Addon::NpyPreamble>("npyPreamble", napi_enumerable),
+                             InstanceMethod<&Addon::NpyHeader>("npyHeader", napi_enumerable),
+                             InstanceMethod<&Addon::VecsLayout>("vecsLayout", napi_enumerable),
+                             InstanceMethod<&Addon::VecsUnpack>("vecsUnpack", napi_enumerable),
                          });
   }
 
@@ -253,6 +258,10 @@ class Addon : public Napi::Addon<Addon> {
   }
   Napi::Value PriorSearchSync(const Napi::CallbackInfo& info) { return binding::PriorSearchSync(info); }
   Napi::Value PriorSearchAsync(const Napi::CallbackInfo& info) { return binding::PriorSearchAsync(info, state_); }
+  Napi::Value NpyPreamble(const Napi::CallbackInfo& info) { return binding::NpyPreamble(info); }
+  Napi::Value NpyHeader(const Napi::CallbackInfo& info) { return binding::NpyHeader(info); }
+  Napi::Value VecsLayout(const Napi::CallbackInfo& info) { return binding::VecsLayout(info); }
+  Napi::Value VecsUnpack(const Napi::CallbackInfo& info) { return binding::VecsUnpack(info); }
 
   AddonState state_;
 };
