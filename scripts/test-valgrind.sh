@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # valgrind memcheck of a representative subset of the C++ core tests, built without sanitizers
 # (build-cmake/, as CI builds it): one run per filter; definite leaks and memory errors fail it.
-# Usage: scripts/test-valgrind.sh [filter ...]   (default: search, the gemm checks, flat_index and
+# Usage: scripts/test-valgrind.sh [--ci | filter ...]   (default: search, the gemm checks, flat_index and
 # block_cache; gemm_rate_combiner_sized, a 4-GFLOP timing print, alone takes about 10 minutes under valgrind)
 # VLK_CORE_TESTS=<binary> checks an existing build instead of building build-cmake/.
 set -euo pipefail
@@ -14,6 +14,13 @@ if ! command -v valgrind >/dev/null; then
 fi
 filters=("$@")
 if ((${#filters[@]} == 0)); then filters=(search gemm_matches gemm_rejects gemm_beta flat_index block_cache); fi
+# --ci: the subset CI runs (a few minutes on 2 cores): the index and its file format, the caches,
+# the safetensors reader, merge / rerank / filters / errors of search, the size checks.
+if [[ "${filters[0]}" == --ci ]]; then
+  filters=(flat_index index_file block_cache cached_array safetensors checked_ saturating_ check_alloc run_guarded block_acquire
+    merge_top_k rerank filter_ planted_ties error_ gemm_rejects gemm_beta combiner token_max info_nce two_hop prototype
+    concurrent_searches parallel_for threads_1_2_5 strided inputs_never_written cosine_zero npy_ vecs_)
+fi
 
 bin="${VLK_CORE_TESTS:-}"
 if [[ -z "$bin" ]]; then

@@ -1,14 +1,16 @@
 // The fuzz seed corpus (test/fuzz/corpus) replayed through the public API, and seeded mutations of
 // it (bit flips, byte overwrites, truncations, extensions, spliced length fields): the path a
-// hostile file takes in a service (FlatIndex.fromBufferSync / fromBuffer, readSafetensorsSync).
+// hostile file takes in a service (FlatIndex.fromBufferSync / fromBuffer, readSafetensorsSync,
+// readNpyAny, readFvecs / readIvecs / readBvecs).
 // Each input must either load, and then behave (search, save, reload to the same bytes), or fail
 // with ERR_VLK_CORRUPT naming a field; nothing else, and no crash. Runs without clang, so CI always
 // has this smoke check; the libFuzzer targets (scripts/fuzz.sh) go deeper on the same readers.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FlatIndex, readSafetensorsSync, VlkError } from './helpers/lib';
+import { FlatIndex, readBvecs, readFvecs, readIvecs, readNpyAny, readSafetensorsSync, VlkError } from './helpers/lib';
 import { repoRoot } from './helpers/paths';
 
 const corpusDir = join(repoRoot, 'test', 'fuzz', 'corpus');
@@ -179,5 +181,61 @@ St(`${MUTATIONS} mutations of each seed: read, or ERR_VLK_CORRUPT (seed ${seed})
   assert.ok(loaded > 0 && rejected > 0, `${loaded} read, ${rejected} rejected`);
 });
 
+// ---- .npy and .fvecs / .ivecs / .bvecs (files in a temp folder) ------------------------------
+const Files = suite('fuzz corpus: .npy and .*vecs files through the readers');
+const dir = mkdtempSync(join(tmpdir(), 'vlk-fuzz-corpus-'));
+Files.after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Reads `bytes` as a file; 'loaded', or the error code (every error must be a VlkError naming the file). */
+function tryFile(bytes: Buffer, ext: string, read: (path: string) => unknown, what: string): string {
+  const path = join(dir, `input${ext}`);
+  writeFileSync(path, bytes);
+  try {
+    read(path);
+    return 'loaded';
+  } catch (e) {
+    if (!(e instanceof VlkError)) throw new Error(`${what}: not a VlkError: ${(e as Error)?.stack ?? e}`);
+    assert.ok(e.message.includes(path), `${what}: the message names the file: ${e.message}`);
+    // Printable: header bytes are escaped in messages.
+    assert.not.match(e.message, /[\u0000-\u001f\u007f-\u009f]/, `${what}: control character in '${e.message}'`);
+    return e.code;
+  }
+}
+
+Files(`npy seeds and ${MUTATIONS} mutations of each: read, or CORRUPT / TYPE / SHAPE (seed ${seed})`, () => {
+  const rnd = prng(seed + 3);
+  const outcomes: Record<string, number> = {};
+  for (const { name, bytes } of seeds('fuzz_npy')) {
+    const first = tryFile(bytes, '.npy', readNpyAny, name);
+    if (!/structured|short/.test(name)) assert.is(first, 'loaded', name);
+    for (let i = 0; i < MUTATIONS; i++) {
+      const code = tryFile(mutate(bytes, rnd), '.npy', readNpyAny, `${name} mutation ${i}`);
+      assert.ok(['loaded', 'ERR_VLK_CORRUPT', 'ERR_VLK_TYPE', 'ERR_VLK_SHAPE'].includes(code), `${name} mutation ${i}: ${code}`);
+      outcomes[code] = (outcomes[code] ?? 0) + 1;
+    }
+  }
+  console.log(`  npy: ${JSON.stringify(outcomes)}`);
+  assert.ok((outcomes.loaded ?? 0) > 0 && (outcomes.ERR_VLK_CORRUPT ?? 0) > 0, JSON.stringify(outcomes));
+});
+
+Files(`vecs seeds and ${MUTATIONS} mutations of each: read, or CORRUPT (seed ${seed})`, () => {
+  const rnd = prng(seed + 4);
+  const outcomes: Record<string, number> = {};
+  for (const { name, bytes } of seeds('fuzz_vecs')) {
+    const file = bytes.subarray(1); // after the target's mode byte
+    const [ext, read] = name.includes('bvecs') ? ['.bvecs', readBvecs] : name.includes('ivecs') ? ['.ivecs', readIvecs] : ['.fvecs', readFvecs];
+    const first = tryFile(file, ext, read, name);
+    if (!name.includes('mismatch')) assert.is(first, 'loaded', name);
+    for (let i = 0; i < MUTATIONS; i++) {
+      const code = tryFile(mutate(file, rnd), ext, read, `${name} mutation ${i}`);
+      assert.ok(code === 'loaded' || code === 'ERR_VLK_CORRUPT', `${name} mutation ${i}: ${code}`);
+      outcomes[code] = (outcomes[code] ?? 0) + 1;
+    }
+  }
+  console.log(`  vecs: ${JSON.stringify(outcomes)}`);
+  assert.ok((outcomes.loaded ?? 0) > 0 && (outcomes.ERR_VLK_CORRUPT ?? 0) > 0, JSON.stringify(outcomes));
+});
+
 Index.run();
 St.run();
+Files.run();

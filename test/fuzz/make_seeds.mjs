@@ -81,6 +81,58 @@ function corpus(target) {
   put('handwritten', Buffer.concat([head, Buffer.from(json, 'latin1'), Buffer.from([0, 0, 0x80, 0x3f])]));
 }
 
+// ---- .npy files (hand-built headers: every version, byte order, dtype kind, shape form) ------
+{
+  const put = corpus('fuzz_npy');
+  const npy = (dict, data, major = 1) => {
+    const start = major === 1 ? 10 : 12;
+    let text = dict;
+    const total = start + Buffer.byteLength(text, major === 3 ? 'utf8' : 'latin1') + 1;
+    text += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+    const body = Buffer.from(text, major === 3 ? 'utf8' : 'latin1');
+    const pre = Buffer.alloc(start);
+    Buffer.from([0x93, ...Buffer.from('NUMPY'), major, 0]).copy(pre);
+    if (major === 1) pre.writeUInt16LE(body.length, 8);
+    else pre.writeUInt32LE(body.length, 8);
+    return Buffer.concat([pre, body, data]);
+  };
+  const f32 = Buffer.from(floats(6).buffer);
+  put('f4-2x3', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", f32));
+  put('f8-be-fortran', npy("{'descr': '>f8', 'fortran_order': True, 'shape': (2, 1), }", Buffer.alloc(16, 0x3f)));
+  put('u1-v2', npy("{'descr': '|u1', 'fortran_order': False, 'shape': (5,), }", Buffer.from([1, 2, 3, 4, 5]), 2));
+  put('i8-v3-utf8', npy("{'descr': '<i8', 'fortran_order': False, 'shape': (1L, 1), }\u3000", Buffer.alloc(8, 1), 3));
+  put('bool-0d', npy("{'descr': '|b1', 'fortran_order': False, 'shape': (), }", Buffer.from([1])));
+  put('f2-empty', npy('{"descr": "<f2", "fortran_order": False, "shape": (0, 4)}', Buffer.alloc(0)));
+  put('structured', npy("{'descr': [('a', '<f4'), ('b', [('c', '<i2')])], 'fortran_order': False, 'shape': (1,), }", Buffer.alloc(6)));
+  put('short-data', npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", f32.subarray(0, 20)));
+}
+
+// ---- .fvecs / .ivecs / .bvecs (first byte: the target's mode byte) ------------------------------
+{
+  const put = corpus('fuzz_vecs');
+  const vecs = (rows, dim, elem, value) => {
+    const rec = 4 + dim * elem;
+    const b = Buffer.alloc(rows * rec);
+    for (let r = 0; r < rows; r++) {
+      b.writeInt32LE(dim, r * rec);
+      for (let c = 0; c < dim; c++) {
+        if (elem === 1) b[r * rec + 4 + c] = value(r, c) & 0xff;
+        else b.writeFloatLE(value(r, c), r * rec + 4 + c * 4);
+      }
+    }
+    return b;
+  };
+  const v = (r, c) => r * 10 + c - 3.5;
+  put('fvecs-3x4', Buffer.concat([Buffer.from([0x0c]), vecs(3, 4, 4, v)]));
+  put('ivecs-2x5', Buffer.concat([Buffer.from([0x02]), vecs(2, 5, 4, v)]));
+  put('bvecs-4x3-f32', Buffer.concat([Buffer.from([0x05]), vecs(4, 3, 1, (r, c) => r * 60 + c)]));
+  put('bvecs-2x2-u8', Buffer.concat([Buffer.from([0x07]), vecs(2, 2, 1, (r, c) => 250 + r + c)]));
+  const bad = vecs(3, 2, 4, v);
+  bad.writeInt32LE(3, 12);
+  put('fvecs-dim-mismatch', Buffer.concat([Buffer.from([0x00]), bad]));
+  put('empty', Buffer.from([0x04]));
+}
+
 // ---- core arguments: a few structured starts (op byte, then the fields fuzz_core_args reads) ---
 {
   const put = corpus('fuzz_core_args');
