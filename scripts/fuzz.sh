@@ -2,7 +2,8 @@
 # libFuzzer runs of the targets in test/fuzz (vlk_fuzz_sources in native/sources.gypi): builds them
 # with clang (CMake -DVLK_FUZZ=ON: libFuzzer + ASan + UBSan) in build-fuzz/, then runs each for the
 # given time, starting from the committed seeds (test/fuzz/corpus/<target>, read only) and the
-# units earlier runs found (build-fuzz/corpus/<target>). Crashes, leaks, sanitizer reports and
+# units earlier runs found (build-fuzz/corpus/<target>) and the inputs that once failed
+# (test/fuzz/regressions/<target>). Crashes, leaks, sanitizer reports and
 # broken invariants are written to build-fuzz/artifacts/ and fail the run (exit 1). Prints, per
 # target, the executions, executions per second, edges covered and the corpus size.
 # Usage: scripts/fuzz.sh [seconds per target (default 10)] [target ...]
@@ -63,8 +64,11 @@ for t in "${targets[@]}"; do
   mkdir -p "$out/corpus/$t"
   log="$out/$t.log"
   set +e
+  seeds=("test/fuzz/corpus/$t")
+  # Inputs that once failed (test/fuzz/regressions/<target>/, each fixed and covered by a test).
+  [[ -d "test/fuzz/regressions/$t" ]] && seeds+=("test/fuzz/regressions/$t")
   "$out/$t" -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
-    -artifact_prefix="$out/artifacts/$t-" "$out/corpus/$t" "test/fuzz/corpus/$t" >"$log" 2>&1
+    -artifact_prefix="$out/artifacts/$t-" "$out/corpus/$t" "${seeds[@]}" >"$log" 2>&1
   rc=$?
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

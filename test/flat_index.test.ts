@@ -362,13 +362,18 @@ Api('memoryUsage: core bytes, bytesPerVector = bytes / max(size, 1)', () => {
   assert.is(empty.bytesPerVector, empty.bytes);
   index.add(gaussianMatrix(10, d, 31));
   const m = index.memoryUsage();
-  // The first block holds 1,024 rows (the smallest block) of d floats and an int64 id each.
-  assert.ok(m.bytes >= 1024 * (d * 4 + 8) && m.bytes < 1024 * (d * 4 + 8) + (1 << 16), `bytes ${m.bytes}`);
+  // The first block holds 64 rows (the smallest block) of d floats and an int64 id each.
+  assert.ok(m.bytes >= 64 * (d * 4 + 8) && m.bytes < 64 * (d * 4 + 8) + 4096, `bytes ${m.bytes}`);
   assert.is(m.bytesPerVector, m.bytes / 10);
+  // Growth is geometric: 1,000 more rows take blocks of 64, 64, 128, 256, 512 (1,024 rows), not a
+  // block per add.
+  for (let i = 0; i < 10; i++) index.add(gaussianMatrix(100, d, 40 + i));
+  const grown = index.memoryUsage();
+  assert.ok(grown.bytes >= 1010 * (d * 4 + 8) && grown.bytes < 1024 * (d * 4 + 8) + 65536, `grown: ${grown.bytes}`);
   index.remove([0, 1, 2, 3, 4]);
   const after = index.memoryUsage();
-  assert.ok(after.bytes <= m.bytes && after.bytes > 1024 * d * 4, 'removed rows keep their block');
-  assert.is(after.bytesPerVector, after.bytes / 5);
+  assert.ok(after.bytes <= grown.bytes && after.bytes > 1024 * d * 4, 'removed rows keep their block');
+  assert.is(after.bytesPerVector, after.bytes / 1005);
   index.close();
 });
 

@@ -6,6 +6,7 @@
 // both CRC32C fields are recomputed before decoding, so that mutations reach the checks behind the
 // checksums (a random mutation almost never keeps a CRC valid). The CRC check itself is covered by
 // the odd mode and by test/native/index_file_test.cpp.
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -71,6 +72,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const Status ss = index->search(MatrixView<const float>(q.data(), 1, img.dim), k, out, ctx);
     fuzz::check_status(ss);
     if (ss.ok()) {
+      if (counts[0] != (img.count < k ? img.count : k)) {
+        std::fprintf(stderr, "count %lld, dim %lld, storage %d, has_f32 %d, counts[0] %d, ids %lld %lld %lld\n",
+                     static_cast<long long>(img.count), static_cast<long long>(img.dim), static_cast<int>(img.storage),
+                     static_cast<int>(img.has_f32), counts[0], static_cast<long long>(ids[0]),
+                     static_cast<long long>(ids[1]), static_cast<long long>(ids[2]));
+      }
       FUZZ_CHECK(counts[0] == (img.count < k ? img.count : k));
       for (int64_t j = 0; j < counts[0]; ++j) FUZZ_CHECK(index->has(ids[j]));
       for (int64_t j = counts[0]; j < k; ++j) FUZZ_CHECK(ids[j] == -1);

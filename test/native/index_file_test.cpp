@@ -25,6 +25,7 @@
 
 #include "common/cancel.hpp"
 #include "common/status.hpp"
+#include "index/flat_index.hpp"
 #include "index/index_file.hpp"
 #include "search/search.hpp"
 #include "test_util.hpp"
@@ -899,5 +900,47 @@ VLK_TEST(index_file_progress_is_monotone_and_ends_at_total) {
       VLK_CHECK_EQ(s.code, Code::kAborted) << s.message;
       VLK_CHECK(li.owner == nullptr);
     }
+  }
+}
+
+// Found by fuzz_index_file: a bf16 approximate image whose row decodes to -6.6e35 loaded, and an l2
+// search then dropped that row silently (1 result of 2). Rows add() refuses are refused at load,
+// in every storage mode, naming the row and the id.
+VLK_TEST(index_file_rows_whose_products_overflow_are_corrupt_at_load) {
+  const float huge = -6.64614e35f;  // squared: 4.4e71, far above float32
+  for (int mode = 0; mode < 4; ++mode) {
+    Owned o;
+    o.dim = 4;
+    o.metric = Metric::kL2;
+    o.count = 2;
+    o.next_auto_id = 9;
+    o.ids = {1, 8};
+    o.storage = mode == 0 ? Storage::kF32 : mode == 3 ? Storage::kI8 : Storage::kBF16;
+    o.has_f32 = mode == 0 || mode == 1;
+    o.f32 = {0, 0, 0, 0, huge, 0, 0, -3.25f};
+    if (o.storage == Storage::kBF16) {
+      for (float v : o.f32) o.bf16.push_back(static_cast<uint16_t>(float_bits(v) >> 16));
+    } else if (o.storage == Storage::kI8) {
+      o.i8 = {0, 0, 0, 0, -127, 0, 0, 1};
+      o.scales = {1.0f, 5e36f};  // row 1: 127 x 5e36 = 6.4e38 overflows; a finite scale the writer takes
+    }
+    const std::string what = "mode " + std::to_string(mode);
+    const std::vector<uint8_t> bytes = encode(o.image());
+    LoadedIndex li;
+    Status s = vlk::core::decode_index(bytes.data(), static_cast<int64_t>(bytes.size()), &li, IoOptions());
+    VLK_CHECK(s.ok()) << what << ": " << s.message;
+    std::shared_ptr<vlk::core::FlatIndex> index;
+    s = vlk::core::FlatIndex::from_loaded(li, &index);
+    VLK_CHECK_EQ(static_cast<int>(s.code), static_cast<int>(vlk::Code::kCorrupt)) << what << ": " << s.message;
+    VLK_CHECK(s.message.find("row 1 (id 8)") != std::string::npos) << what << ": " << s.message;
+    // The same rows at a magnitude add() takes load.
+    for (float& v : o.f32) v = v == huge ? -3.0e10f : v;
+    for (uint16_t& b : o.bf16) b = b == static_cast<uint16_t>(float_bits(huge) >> 16) ? static_cast<uint16_t>(float_bits(-3.0e10f) >> 16) : b;
+    if (o.storage == Storage::kI8) o.scales[1] = 1e8f;
+    const std::vector<uint8_t> ok_bytes = encode(o.image());
+    LoadedIndex li2;
+    VLK_CHECK(vlk::core::decode_index(ok_bytes.data(), static_cast<int64_t>(ok_bytes.size()), &li2, IoOptions()).ok()) << what;
+    s = vlk::core::FlatIndex::from_loaded(li2, &index);
+    VLK_CHECK(s.ok()) << what << ": " << s.message;
   }
 }

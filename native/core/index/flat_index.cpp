@@ -21,8 +21,11 @@ namespace core {
 
 namespace {
 
-// Smallest block; every block size is a multiple of 64 so blocks start on live-bit words.
-constexpr int64_t kMinBlockRows = 1024;
+// Smallest block; every block size is a multiple of 64 so blocks start on live-bit words. Growth is
+// geometric (a new block at least as large as everything before it), so a small index holds little
+// (37 rows of dim 24: 6 KiB, not the 98 KiB a 1024-row first block took, which made services that
+// keep many small indexes, or drop them to the garbage collector, hold hundreds of MB).
+constexpr int64_t kMinBlockRows = 64;
 
 }  // namespace
 
@@ -527,6 +530,36 @@ Status FlatIndex::from_loaded(const LoadedIndex& li, std::shared_ptr<FlatIndex>*
     if (n == 0) {
       *out = std::move(index);
       return Status::Ok();
+    }
+    // Rows add() would refuse (a squared norm above kMaxNorm2, whose products overflow a search):
+    // a file can hold them (codes of any finite bf16 / i8 x scale value, fp32 rows written by other
+    // tools), and a search would then fail for every query, or in approximate mode silently drop
+    // the row. They are a corrupt image, reported at load.
+    for (int64_t i = 0; i < n; ++i) {
+      double s2 = 0;
+      if (im.has_f32) {
+        const float* row = im.f32 + i * d;
+        for (int64_t c = 0; c < d; ++c) s2 += double(row[c]) * double(row[c]);
+      } else if (im.storage == Storage::kBF16) {
+        const uint16_t* row = static_cast<const uint16_t*>(im.codes) + i * d;
+        for (int64_t c = 0; c < d; ++c) {
+          const uint32_t bits = uint32_t(row[c]) << 16;
+          float v;
+          std::memcpy(&v, &bits, 4);
+          s2 += double(v) * double(v);
+        }
+      } else {
+        const int8_t* row = static_cast<const int8_t*>(im.codes) + i * d;
+        double c2 = 0;
+        for (int64_t c = 0; c < d; ++c) c2 += double(row[c]) * double(row[c]);
+        s2 = c2 * double(im.scales[i]) * double(im.scales[i]);
+      }
+      if (!(s2 <= double(kMaxNorm2))) {
+        return Status(Code::kCorrupt, std::string("index: row ") + std::to_string(i) + " (id " +
+                                          std::to_string(im.ids[i]) + ") has squared norm " + std::to_string(s2) +
+                                          ", above " + std::to_string(double(kMaxNorm2)) +
+                                          " (a search would overflow float32; add() refuses such rows)");
+      }
     }
     index->rows_by_id_.reserve(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) {
