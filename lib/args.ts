@@ -60,7 +60,7 @@ export function readFlag(value: unknown, name: string, fallback: boolean): boole
 }
 
 // A detached ArrayBuffer refuses new views; an empty live one does not.
-function isDetached(array: Float32Array): boolean {
+export function isDetached(array: Float32Array): boolean {
   const buffer = array.buffer;
   if (buffer.byteLength !== 0 || types.isSharedArrayBuffer(buffer)) return false;
   try {
@@ -75,6 +75,10 @@ function checkLength(data: Float32Array, name: string, rows: number, cols: numbe
   const expected = rows * cols;
   if (!Number.isSafeInteger(expected)) {
     throw new VlkError('ERR_VLK_SHAPE', `${name}: rows x cols = ${rows} x ${cols} overflows the largest safe integer`);
+  }
+  // A detached buffer reads as length 0, which rows or cols 0 would accept; no view of it can be made.
+  if (data.length === 0 && isDetached(data)) {
+    throw new VlkError('ERR_VLK_INVALID_ARG', `${name}.data: the Float32Array's buffer is detached`);
   }
   if (data.length === expected) return;
   if (data.byteLength === 0 && expected > 0) {
@@ -142,6 +146,11 @@ export function readMatrix(value: unknown, name: string): MatrixArg {
  * @throws VlkError ERR_VLK_INVALID_ARG (no dim, detached), ERR_VLK_EMPTY (dim 0), ERR_VLK_DIM_MISMATCH
  */
 export function shapeMatrix(arg: MatrixArg, name: string, dim: number | undefined): NativeMatrix {
+  // Some callers pass options.dim through unchecked: anything but a size is refused here, before a
+  // message formats it (a symbol or a Proxy would throw a TypeError there).
+  if (dim !== undefined && !(typeof dim === 'number' && Number.isSafeInteger(dim) && dim >= 0)) {
+    throw new VlkError('ERR_VLK_SHAPE', `options.dim: ${describe(dim)} is not a non-negative integer`);
+  }
   if ('view' in arg) {
     if (dim !== undefined && arg.view.cols !== dim) {
       throw new VlkError('ERR_VLK_DIM_MISMATCH', `${name}: cols ${arg.view.cols} differs from options.dim ${dim}`);

@@ -68,7 +68,7 @@ function readScores(
 export interface SinkhornOptions {
   /** eps, the entropic regularisation: Q = exp(O / eps); default 0.1 (SwAV / AAHR). */
   epsilon?: number;
-  /** Row/column normalisation rounds, an integer >= 1; default 3 (SwAV / AAHR). */
+  /** Row/column normalisation rounds, an integer in 1..1e6; default 3 (SwAV / AAHR). */
   iterations?: number;
   /** P, when `scores` is a plain Float32Array. */
   dim?: number;
@@ -83,7 +83,7 @@ function prepareSinkhorn(scores: unknown, options: unknown, async: boolean) {
   const s = readScores(scores, 'scores', dimOption(o));
   const epsilon = num(o.epsilon, 'options.epsilon', 0.1);
   if (!(epsilon > 0)) throw new VlkError('ERR_VLK_INVALID_ARG', `options.epsilon: ${epsilon} is not > 0`);
-  const iterations = int(o.iterations, 'options.iterations', 3, 1);
+  const iterations = int(o.iterations, 'options.iterations', 3, 1, 1_000_000);
   const spec: Record<string, unknown> = { b: s.rows, p: s.cols, scores: s.data, epsilon, iterations };
   const threads = readThreads(o.threads);
   if (threads !== undefined) spec.threads = threads;

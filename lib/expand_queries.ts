@@ -7,7 +7,7 @@
 // then search the expanded queries over the augmented gallery (expandQueries does it in the same
 // native job when given `k`, over `options.searchGallery`, default the gallery itself).
 import { atApi, fromNative, VlkError } from './errors';
-import { readThreads } from './args';
+import { describe, readThreads } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding } from './loader';
 import type { MatrixInput } from './types';
@@ -67,7 +67,7 @@ export interface AugmentGalleryResult {
 function prepCommon(options: Record<string, unknown>, async: boolean) {
   const metric = options.metric ?? 'cosine';
   if (metric !== 'cosine' && metric !== 'ip') {
-    throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'cosine' or 'ip', got ${String(metric)}`);
+    throw new VlkError('ERR_VLK_INVALID_ARG', `options.metric: expected 'cosine' or 'ip', got ${describe(metric)}`);
   }
   const spec: Record<string, unknown> = {
     metric,

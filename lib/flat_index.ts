@@ -158,7 +158,14 @@ function readFilter(value: unknown, queries: number): NativeFlatIndexFilter | un
 let adopting: NativeFlatIndex | null = null;
 
 function readPath(path: unknown, name = 'path'): string {
-  if (path instanceof URL) return fileURLToPath(path);
+  if (path instanceof URL) {
+    // fileURLToPath throws a plain TypeError for an http: URL or a file: URL with a host.
+    try {
+      return fileURLToPath(path);
+    } catch (err) {
+      throw new VlkError('ERR_VLK_TYPE', `${name}: expected a local file: URL, got ${path.protocol} URL (${(err as Error).message})`);
+    }
+  }
   if (typeof path !== 'string' || path.length === 0) {
     throw new VlkError('ERR_VLK_TYPE', `${name}: expected a non-empty string or a file: URL, got ${describe(path)}`);
   }

@@ -3,7 +3,7 @@
 // Int32Array lists and finite numbers, all throwing VlkError naming the argument and the numbers.
 import { types } from 'node:util';
 import { VlkError } from './errors';
-import { describe, isRecord, readMatrix, shapeMatrix } from './args';
+import { describe, isDetached, isRecord, readMatrix, shapeMatrix } from './args';
 
 /** An N-D tensor-like: `{ data: Float32Array, dims: [...] }` (row-major). */
 export interface TensorND {
@@ -22,6 +22,8 @@ export function readTensor(value: unknown, name: string, rank: number, labels: s
     return x;
   });
   const n = dims.reduce((a, b) => a * b, 1);
+  // A detached buffer reads as length 0, which a shape with a 0 in it accepts; no view can be made.
+  if (isDetached(value.data)) throw new VlkError('ERR_VLK_INVALID_ARG', `${name}.data: the Float32Array's buffer is detached`);
   if (value.data.length < n) {
     throw new VlkError('ERR_VLK_SHAPE', `${name}: data has ${value.data.length} elements, dims [${dims.join(', ')}] need ${n}`);
   }

@@ -30,6 +30,8 @@ export function readId(value: unknown, name: string): number | bigint {
 
 export function isArrayLike(value: unknown): value is ArrayLike<unknown> {
   if (Array.isArray(value) || types.isTypedArray(value)) return true;
+  // A Proxy of a typed array is not one (its length getter throws a TypeError on the proxy).
+  if (types.isProxy(value)) return false;
   return isRecord(value) && Number.isSafeInteger(value.length) && (value.length as number) >= 0;
 }
 

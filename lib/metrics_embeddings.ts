@@ -35,7 +35,15 @@ function rowsOf(value: MatrixInput, name: string, dim: number | undefined): { da
   return { data: arg.plain, rows: arg.plain.length / d, cols: d };
 }
 
-async function crossModalReport(images: MatrixInput, captions: MatrixInput, options: CrossModalEmbeddingOptions): Promise<CrossModalReport> {
+// options: undefined is {}; anything else that is not an object is ERR_VLK_TYPE (null included).
+function readOptions<T>(options: unknown): T {
+  if (options === undefined) return {} as T;
+  if (!isRecord(options)) throw new VlkError('ERR_VLK_TYPE', `options: expected an object, got ${describe(options)}`);
+  return options as T;
+}
+
+async function crossModalReport(images: MatrixInput, captions: MatrixInput, opts: CrossModalEmbeddingOptions): Promise<CrossModalReport> {
+  const options = readOptions<CrossModalEmbeddingOptions>(opts);
   const perImage = readPositive(options.perImage, 'options.perImage', 5);
   const r = await crossModalRanks(images, captions, {
     perImage,
@@ -93,6 +101,7 @@ export async function coco1kFromEmbeddings(
   captions: MatrixInput,
   options: CrossModalEmbeddingOptions & { folds?: number } = {},
 ): Promise<Coco1kReport> {
+  options = readOptions<CrossModalEmbeddingOptions & { folds?: number }>(options);
   const folds = readPositive(options.folds, 'options.folds', 5);
   const perImage = readPositive(options.perImage, 'options.perImage', 5);
   const img = rowsOf(images, 'images', options.dim);

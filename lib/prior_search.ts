@@ -122,7 +122,8 @@ export function priorSearchSync(queries: MatrixInput, gallery: MatrixInput, opti
 export function readPriors(value: unknown, name: string, expect?: number): Float64Array[] {
   let rows: Float32Array[];
   if (Array.isArray(value)) {
-    rows = value.map((x, i) => {
+    // Array.from, not map: a sparse array's holes are checked (as undefined), not skipped.
+    rows = Array.from(value, (x, i) => {
       if (!types.isFloat32Array(x)) throw new VlkError('ERR_VLK_TYPE', `${name}[${i}]: expected a Float32Array, got ${describe(x)}`);
       return x;
     });

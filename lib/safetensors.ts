@@ -191,7 +191,7 @@ function readSource(source: unknown): string | Uint8Array {
     if (source.protocol !== 'file:') {
       throw new VlkError('ERR_VLK_TYPE', `source: expected a file: URL, got a ${source.protocol} URL`);
     }
-    return fileURLToPath(source);
+    return localPath(source, 'source');
   }
   if (typeof source !== 'string' || source.length === 0) {
     throw new VlkError(
@@ -202,10 +202,19 @@ function readSource(source: unknown): string | Uint8Array {
   return source;
 }
 
+// fileURLToPath throws a plain TypeError for a file: URL with a host (file://server/x).
+function localPath(url: URL, name: string): string {
+  try {
+    return fileURLToPath(url);
+  } catch (err) {
+    throw new VlkError('ERR_VLK_TYPE', `${name}: expected a local file: URL (${(err as Error).message})`);
+  }
+}
+
 function readPath(path: unknown): string {
   if (path instanceof URL) {
     if (path.protocol !== 'file:') throw new VlkError('ERR_VLK_TYPE', `path: expected a file: URL, got a ${path.protocol} URL`);
-    return fileURLToPath(path);
+    return localPath(path, 'path');
   }
   if (typeof path !== 'string' || path.length === 0) {
     throw new VlkError('ERR_VLK_TYPE', `path: expected a non-empty string or a file: URL, got ${describe(path)}`);

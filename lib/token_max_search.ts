@@ -3,7 +3,7 @@
 // exclusion in the search kernel (native/core/search with SearchArgs::tokens). A thin layer over
 // search: it reads a 3-D token gallery and passes `tokens`.
 import { atApi, VlkError } from './errors';
-import { describe, isRecord } from './args';
+import { describe, isRecord, readSize } from './args';
 import { search, searchSync } from './search';
 import type { MatrixInput, SearchOptions, SearchResult } from './types';
 
@@ -19,9 +19,10 @@ function flatten(gallery: unknown, options: unknown): { gallery: unknown; option
     throw new VlkError('ERR_VLK_TYPE', `options: expected an object such as { k: 10 }, got ${describe(options)}`);
   }
   if (isRecord(gallery) && Array.isArray(gallery.dims) && gallery.dims.length === 3) {
-    const [n, t, d] = gallery.dims as number[];
+    // Sizes before arithmetic: n * t of a symbol or a Proxy would throw a TypeError.
+    const [n, t, d] = (gallery.dims as unknown[]).map((x, i) => readSize(x, `tokenGallery.dims[${i}]`));
     if (options.tokens !== undefined && options.tokens !== t) {
-      throw new VlkError('ERR_VLK_SHAPE', `options.tokens: ${String(options.tokens)} differs from the gallery's dims[1] = ${t}`);
+      throw new VlkError('ERR_VLK_SHAPE', `options.tokens: ${describe(options.tokens)} differs from the gallery's dims[1] = ${t}`);
     }
     return {
       gallery: { data: gallery.data, rows: n * t, cols: d },

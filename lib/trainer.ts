@@ -77,13 +77,17 @@ function mulberry(seed: number): () => number {
   };
 }
 
-function positive(v: unknown, name: string, fallback: number, integer = false): number {
+function positive(v: unknown, name: string, fallback: number, integer = false, max = Infinity): number {
   if (v === undefined) return fallback;
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
     throw new VlkError('ERR_VLK_INVALID_ARG', `options.${name}: ${describe(v)} is not a ${integer ? 'positive integer' : 'number > 0'}`);
   }
+  if (v > max) throw new VlkError('ERR_VLK_INVALID_ARG', `options.${name}: ${v} is above ${max}`);
   return v;
 }
+
+// fit's epochs, as kmeans's iterations: a larger count is a loop that never ends in practice.
+const MAX_EPOCHS = 1_000_000;
 
 /**
  * Fits a combiner head on feature triplets.
@@ -159,8 +163,9 @@ export class CombinerTrainer {
   }
 
   /**
-   * Trains for `epochs` passes over the triplets (each a seeded shuffle cut into batches; a last
-   * batch of fewer than 2 is dropped). Resolves with the mean loss of each epoch.
+   * Trains for `epochs` passes (an integer in 1..1e6; default 1) over the triplets (each a seeded
+   * shuffle cut into batches; a last batch of fewer than 2 is dropped). Resolves with the mean loss
+   * of each epoch.
    */
   async fit(data: Triplets, options: { epochs?: number; onProgress?: (p: TrainProgress) => void; signal?: AbortSignal } = {}): Promise<number[]> {
     const api = CombinerTrainer.prototype.fit;
@@ -186,7 +191,7 @@ export class CombinerTrainer {
         target,
         reverse,
         n: image.rows,
-        epochs: positive(options.epochs, 'epochs', 1, true),
+        epochs: positive(options.epochs, 'epochs', 1, true, MAX_EPOCHS),
         signal: readSignal(options.signal, 'options.signal'),
       };
     }, api);

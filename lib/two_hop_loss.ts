@@ -5,7 +5,7 @@
 // and values are checked by the binding and the core, with typed errors naming the input.
 import { types } from 'node:util';
 import { atApi, fromNative, VlkError } from './errors';
-import { describe, isRecord, readMatrix, readThreads, shapeMatrix } from './args';
+import { describe, isDetached, isRecord, readMatrix, readThreads, shapeMatrix } from './args';
 import { readSignal, runCancellable } from './cancel';
 import { binding } from './loader';
 import type { MatrixInput } from './types';
@@ -83,6 +83,7 @@ function read3(value: unknown, name: string): { data: Float32Array; dims: [numbe
     return x;
   }) as [number, number, number];
   const n = dims[0] * dims[1] * dims[2];
+  if (isDetached(value.data)) throw new VlkError('ERR_VLK_INVALID_ARG', `${name}.data: the Float32Array's buffer is detached`);
   if (value.data.length < n) {
     throw new VlkError('ERR_VLK_SHAPE', `${name}: data has ${value.data.length} elements, dims [${dims.join(', ')}] need ${n}`);
   }

@@ -102,8 +102,7 @@ Status Parse(Napi::Env env, Napi::Object spec, bool backward, SpecCall* call) {
     if (!IsObject(sv)) return Status(Code::kType, "options.saved: expected the forward's saved object, got " + Describe(sv));
     Napi::Object so = sv.As<Napi::Object>();
     float** const slots[] = {&s.q, &s.k, &s.v, &s.o, &s.lse, &s.xhat, &s.rstd};
-    const int64_t nd = SpecProduct(n, d);
-    const int64_t lengths[] = {nd, nd, nd, nd, hn, nd, n};
+    const int64_t lengths[] = {SizeMul(n, d), SizeMul(n, d), SizeMul(n, d), SizeMul(n, d), hn, SizeMul(n, d), n};
     for (size_t i = 0; i < 7; ++i) {
       const float* p = nullptr;
       VLK_RETURN_IF_ERROR(SpecF32Value(so.Get(kSavedNames[i]), std::string("options.saved.") + kSavedNames[i],

@@ -31,6 +31,8 @@ namespace {
 // What cluster's outputs report when V8 cannot allocate them.
 std::string ResultOom(int64_t n) { return "could not allocate a result of " + std::to_string(n) + " elements"; }
 
+constexpr int64_t kMaxIterations = 1000000;
+
 // --- sinkhorn ---
 
 Status ParseSinkhorn(Napi::Env env, Napi::Object spec, SpecCall* call) {
@@ -40,9 +42,13 @@ Status ParseSinkhorn(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", SpecProduct(a->b, a->p), false, call, &a->scores));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "epsilon", &a->epsilon));
   VLK_RETURN_IF_ERROR(SpecInteger(spec, "iterations", 1, &a->iterations));
+  if (a->iterations > kMaxIterations) {
+    return Status(Code::kInvalidArg, "options.iterations: " + std::to_string(a->iterations) + " is above " +
+                                         std::to_string(kMaxIterations));
+  }
   VLK_RETURN_IF_ERROR(SpecThreads(spec, call));
   float* out = nullptr;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "codes", SpecProduct(a->b, a->p), call, &out, ResultOom(a->b * a->p).c_str()));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "codes", SizeMul(a->b, a->p), call, &out, ResultOom(SizeMul(a->b, a->p)).c_str()));
   call->run = [a, out](const Context& ctx) { return core::sinkhorn(*a, out, ctx); };
   call->finish = [](Napi::Env, Napi::Object r) { return r.Get("codes"); };
   return Status::Ok();
@@ -94,7 +100,6 @@ struct KmeansState {
   std::vector<double> history;
 };
 
-constexpr int64_t kMaxIterations = 1000000;
 
 Status ParseKmeans(Napi::Env env, Napi::Object spec, SpecCall* call) {
   auto s = std::make_shared<KmeansState>();
@@ -144,7 +149,7 @@ Status ParseKmeans(Napi::Env env, Napi::Object spec, SpecCall* call) {
     a.progress = &StoreProgress;
     a.progress_ctx = cells.Data();
   }
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "centroids", SpecProduct(a.k, d), call, &s->out.centroids, ResultOom(a.k * d).c_str()));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "centroids", SizeMul(a.k, d), call, &s->out.centroids, ResultOom(SizeMul(a.k, d)).c_str()));
   VLK_RETURN_IF_ERROR(SpecOutI32(env, "assignments", n, call, &s->out.assignments, ResultOom(n).c_str()));
   try {
     s->history.resize(static_cast<size_t>(a.iterations));

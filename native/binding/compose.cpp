@@ -65,17 +65,17 @@ Status ReadWeights(Napi::Value value, int64_t d, ComposeCall* call) {
   cw.d = d;
   cw.p = p;
   cw.h = h;
-  VLK_RETURN_IF_ERROR(ReadTensor(w, "text_projection_layer.weight", core::saturating_product({p, d}), call, &cw.w_tp));
+  VLK_RETURN_IF_ERROR(ReadTensor(w, "text_projection_layer.weight", SizeMul(p, d), call, &cw.w_tp));
   VLK_RETURN_IF_ERROR(ReadTensor(w, "text_projection_layer.bias", p, call, &cw.b_tp));
-  VLK_RETURN_IF_ERROR(ReadTensor(w, "image_projection_layer.weight", core::saturating_product({p, d}), call, &cw.w_ip));
+  VLK_RETURN_IF_ERROR(ReadTensor(w, "image_projection_layer.weight", SizeMul(p, d), call, &cw.w_ip));
   VLK_RETURN_IF_ERROR(ReadTensor(w, "image_projection_layer.bias", p, call, &cw.b_ip));
-  VLK_RETURN_IF_ERROR(ReadTensor(w, "combiner_layer.weight", core::saturating_product({h, 2, p}), call, &cw.w_c));
+  VLK_RETURN_IF_ERROR(ReadTensor(w, "combiner_layer.weight", SizeMul(h, 2, p), call, &cw.w_c));
   VLK_RETURN_IF_ERROR(ReadTensor(w, "combiner_layer.bias", h, call, &cw.b_c));
-  VLK_RETURN_IF_ERROR(ReadTensor(w, "dynamic_scalar.0.weight", core::saturating_product({h, 2, p}), call, &cw.w_g1));
+  VLK_RETURN_IF_ERROR(ReadTensor(w, "dynamic_scalar.0.weight", SizeMul(h, 2, p), call, &cw.w_g1));
   VLK_RETURN_IF_ERROR(ReadTensor(w, "dynamic_scalar.0.bias", h, call, &cw.b_g1));
   VLK_RETURN_IF_ERROR(ReadTensor(w, "dynamic_scalar.3.weight", h, call, &cw.w_g2));
   VLK_RETURN_IF_ERROR(ReadTensor(w, "dynamic_scalar.3.bias", 1, call, &cw.b_g2));
-  VLK_RETURN_IF_ERROR(ReadTensor(w, "output_layer.weight", core::saturating_product({d, h}), call, &cw.w_o));
+  VLK_RETURN_IF_ERROR(ReadTensor(w, "output_layer.weight", SizeMul(d, h), call, &cw.w_o));
   VLK_RETURN_IF_ERROR(ReadTensor(w, "output_layer.bias", d, call, &cw.b_o));
   return Status::Ok();
 }

@@ -68,10 +68,10 @@ Status Augment(Napi::Env env, Napi::Object spec, SpecCall* call) {
   int64_t n = 0, d = 0;
   VLK_RETURN_IF_ERROR(Common(spec, call, &a, &n, &d));
   core::ExpandQueriesOut o;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "expanded", SpecProduct(n, d), call, &o.expanded));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "expanded", SizeMul(n, d), call, &o.expanded));
   const bool m_ok = a.m >= 1 && a.m < n;
-  VLK_RETURN_IF_ERROR(SpecOutI32(env, "neighbours", m_ok ? SpecProduct(n, a.m) : 0, call, &o.neighbours));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "weights", m_ok ? SpecProduct(n, a.m + 1) : 0, call, &o.weights));
+  VLK_RETURN_IF_ERROR(SpecOutI32(env, "neighbours", m_ok ? SizeMul(n, a.m) : 0, call, &o.neighbours));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "weights", m_ok ? n * (a.m + 1) : 0, call, &o.weights));
   if (!m_ok) o.neighbours = nullptr, o.weights = nullptr;
   call->run = [a, o](const Context& ctx) { return core::augment_gallery(a, o, ctx); };
   return Status::Ok();

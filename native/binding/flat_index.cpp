@@ -112,7 +112,13 @@ bool IsTyped(Napi::Value v, napi_typedarray_type type) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
 }
 
-bool IsDetachedArray(const Napi::TypedArray& a) { return a.ElementLength() > 0 && a.ArrayBuffer().ByteLength() == 0; }
+// By the data pointer: ArrayBuffer().ByteLength() throws a code-less "Invalid argument" for a
+// SharedArrayBuffer-backed array (napi_get_arraybuffer_info takes only ArrayBuffers).
+bool IsDetachedArray(const Napi::TypedArray& a) {
+  void* data = nullptr;
+  if (napi_get_typedarray_info(a.Env(), a, nullptr, nullptr, &data, nullptr, nullptr) != napi_ok) return true;
+  return a.ElementLength() > 0 && data == nullptr;
+}
 
 bool IsIdDouble(double d) { return std::isfinite(d) && std::floor(d) == d && d >= 0 && d <= kMaxIdDouble; }
 

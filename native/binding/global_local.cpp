@@ -114,9 +114,9 @@ Status MhaBackward(Napi::Env env, Napi::Object spec, SpecCall* call) {
 Status ParseGated(Napi::Object spec, SpecCall* call, core::GatedFusionArgs* a) {
   VLK_RETURN_IF_ERROR(SpecSize(spec, "b", &a->b));
   VLK_RETURN_IF_ERROR(SpecSize(spec, "d", &a->d));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "e", SpecProduct(a->b, a->d), false, call, &a->e));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "g", SpecProduct(a->b, a->d), false, call, &a->g));
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "weight", a->d * 2 * a->d, false, call, &a->w));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "e", SizeMul(a->b, a->d), false, call, &a->e));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "g", SizeMul(a->b, a->d), false, call, &a->g));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "weight", SizeMul(a->d, 2, a->d), false, call, &a->w));
   return SpecF32(spec, "bias", a->d, true, call, &a->bias);
 }
 
@@ -135,11 +135,11 @@ Status GatedBackward(Napi::Env env, Napi::Object spec, SpecCall* call) {
   core::GatedFusionArgs a;
   VLK_RETURN_IF_ERROR(ParseGated(spec, call, &a));
   const float* dv = nullptr;
-  VLK_RETURN_IF_ERROR(SpecF32(spec, "dv", SpecProduct(a.b, a.d), false, call, &dv));
+  VLK_RETURN_IF_ERROR(SpecF32(spec, "dv", SizeMul(a.b, a.d), false, call, &dv));
   core::GatedFusionGrads o;
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "de", SpecProduct(a.b, a.d), call, &o.de));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dg", SpecProduct(a.b, a.d), call, &o.dg));
-  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dweight", a.d * 2 * a.d, call, &o.dw));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "de", SizeMul(a.b, a.d), call, &o.de));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dg", SizeMul(a.b, a.d), call, &o.dg));
+  VLK_RETURN_IF_ERROR(SpecOutF32(env, "dweight", SizeMul(a.d, 2, a.d), call, &o.dw));
   VLK_RETURN_IF_ERROR(SpecOutF32(env, "dbias", a.d, call, &o.dbias));
   call->run = [a, dv, o](const Context& ctx) { return core::gated_fusion_backward(a, dv, o, ctx); };
   return Status::Ok();

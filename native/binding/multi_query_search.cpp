@@ -35,8 +35,8 @@ Status Parse(Napi::Env env, Napi::Object spec, SpecCall* call) {
   if (!spec.Get("weights").IsUndefined()) {
     Napi::Value w = spec.Get("weights");
     const bool per_query = w.IsTypedArray() && static_cast<int64_t>(w.As<Napi::TypedArray>().ElementLength()) ==
-                                                   SpecProduct(q, a.rewrites) && q > 1;
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "weights", per_query ? SpecProduct(q, a.rewrites) : a.rewrites, false, call, &a.weights));
+                                                   q * a.rewrites && q > 1;
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "weights", per_query ? SizeMul(q, a.rewrites) : a.rewrites, false, call, &a.weights));
     a.weights_per_query = per_query;
   }
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "rrfConstant", &a.rrf_constant));

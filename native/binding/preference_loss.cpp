@@ -32,9 +32,9 @@ Status ParsePreferenceLoss(Napi::Env env, Napi::Object spec, SpecCall* call) {
   } else {
     VLK_RETURN_IF_ERROR(SpecSize(spec, "q", &a.q));
     VLK_RETURN_IF_ERROR(SpecSize(spec, "n", &a.n));
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", SpecProduct(a.q, a.n), false, call, &a.scores));
-    VLK_RETURN_IF_ERROR(SpecF32(spec, "referenceScores", SpecProduct(a.q, a.n), false, call, &a.reference_scores));
-    VLK_RETURN_IF_ERROR(SpecI32(spec, "pairs", SpecLen("", a.pairs * 3, " (3 per pair)"), false, call, &a.pair_ids));
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "scores", SizeMul(a.q, a.n), false, call, &a.scores));
+    VLK_RETURN_IF_ERROR(SpecF32(spec, "referenceScores", SizeMul(a.q, a.n), false, call, &a.reference_scores));
+    VLK_RETURN_IF_ERROR(SpecI32(spec, "pairs", SpecLen("", SizeMul(a.pairs, 3), " (3 per pair)"), false, call, &a.pair_ids));
   }
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "beta", &a.beta));
   VLK_RETURN_IF_ERROR(SpecNumber(spec, "labelSmoothing", &a.label_smoothing));

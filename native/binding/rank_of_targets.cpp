@@ -102,7 +102,7 @@ Status ParseCrossModalRanks(Napi::Env env, Napi::Object spec, SpecCall* call) {
   VLK_RETURN_IF_ERROR(SpecF32(spec, "images", SpecProduct(n, d), false, call, &images));
   VLK_RETURN_IF_ERROR(SpecF32(spec, "captions", SpecProduct(n, per, d), false, call, &captions));
   a.images = MatrixView<const float>(images, n, d);
-  a.captions = MatrixView<const float>(captions, n * per, d);
+  a.captions = MatrixView<const float>(captions, SizeMul(n, per), d);
   a.per = per;
   VLK_RETURN_IF_ERROR(ReadRule(spec, &a.metric, &a.ties));
   VLK_RETURN_IF_ERROR(SpecOutI32(env, "i2t", n, call, &s->out.i2t));

@@ -141,7 +141,8 @@ Status ReadAllow(Napi::Value value, int64_t n, FilterData* f) {
       return Status(Code::kShape, "options.allow: mask length " + std::to_string(m.ElementLength()) +
                                       " is not the gallery's row count (" + std::to_string(n) + ")");
     }
-    if (n > 0 && m.ArrayBuffer().ByteLength() == 0) {
+    // Data(), not ArrayBuffer().ByteLength(), which throws for a SharedArrayBuffer-backed mask.
+    if (n > 0 && m.Data() == nullptr) {
       return Status(Code::kInvalidArg, "options.allow: the buffer is detached");
     }
     const uint8_t* bytes = m.Data();

@@ -146,7 +146,9 @@ Status ReadInt32s(Napi::Value value, const std::string& name, const int32_t** da
   }
   Napi::Int32Array a = value.As<Napi::Int32Array>();
   *length = a.ElementLength();
-  if (*length > 0 && a.ArrayBuffer().ByteLength() == 0) {
+  // Data(), not ArrayBuffer().ByteLength(): the latter throws a code-less "Invalid argument" for
+  // a SharedArrayBuffer-backed array (napi_get_arraybuffer_info takes only ArrayBuffers).
+  if (*length > 0 && a.Data() == nullptr) {
     return Status(Code::kInvalidArg, name + ": the buffer is detached");
   }
   *data = *length > 0 ? a.Data() : nullptr;

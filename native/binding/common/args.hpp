@@ -24,6 +24,22 @@ namespace binding {
 /// Largest integer a JS number holds exactly (2^53 - 1); sizes above it are kShape.
 constexpr int64_t kMaxSafeInteger = (int64_t{1} << 53) - 1;
 
+/// What SizeMul returns when a product of sizes does not fit int64: no array has that length (a
+/// length check against it fails with kShape) and no allocation of it passes CheckAllocation.
+constexpr int64_t kSizeOverflow = INT64_MAX;
+
+/// The product of sizes (each >= 0, as ReadSize returns them) for a length check or an output
+/// allocation; kSizeOverflow instead of a wrapped value when it overflows (a hostile spec with
+/// q = l = 2^32 would otherwise expect an empty array and let the core index far past it).
+inline int64_t SizeMul(int64_t a) { return a; }
+template <class... Rest>
+inline int64_t SizeMul(int64_t a, int64_t b, Rest... rest) {
+  int64_t r = 0;
+  // A zero factor after an overflow gives 0 again, which is the true product.
+  if (a < 0 || b < 0 || __builtin_mul_overflow(a, b, &r)) r = kSizeOverflow;
+  return SizeMul(r, static_cast<int64_t>(rest)...);
+}
+
 /// JS-like number text: "1.5", "NaN", "Infinity", "-3".
 std::string FormatNumber(double value);
 

@@ -53,6 +53,7 @@ struct SpecCall {
   int threads = 1;
   bool threads_read = false;  // the parser read threads? itself, or takes none
   std::vector<std::pair<void*, size_t>> clear;                    // recycled output blocks, zeroed before the run
+  uint64_t out_bytes = 0;  // outputs allocated so far: the memory check counts them all, not one at a time
 };
 
 // Zeroes the outputs that came from the block cache (a fresh V8 array is zero; a recycled block
@@ -225,22 +226,55 @@ constexpr napi_typedarray_type SpecArrayType<uint8_t>() { return napi_uint8_arra
 // A typed array of n T over a block from core's block cache (core/common/block_cache), which goes
 // back to the cache when V8 collects the array; an empty A when the block or the external buffer
 // cannot be had (a runtime without external buffers), so the caller falls back to V8's allocator.
+// The finalizer's hint. Node runs the finalizer itself when it refuses the buffer (a length above
+// its Buffer limit, 4 GiB on Node 20), but not in every failing case (no external buffers at all):
+// `released` tells the caller which happened, so the block is released exactly once.
+struct SpecBlockHint {
+  size_t bytes;
+  bool* released;
+};
+
+// Drops the JS exception a failed napi call left pending (the caller falls back, or returns a Status).
+inline void SpecClearPending(Napi::Env env) {
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored = nullptr;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+}
+
 template <class A, class T>
 inline A SpecCachedArray(Napi::Env env, napi_typedarray_type type, int64_t n, SpecCall* call) {
   const size_t bytes = static_cast<size_t>(n) * sizeof(T);
   bool recycled = false;
   void* block = core::block_acquire(bytes, &recycled);
   if (block == nullptr) return A();
+  bool released = false;
+  auto* hint = new SpecBlockHint{bytes, &released};
   napi_value ab = nullptr;
   napi_status st = napi_create_external_arraybuffer(
-      env, block, bytes, [](napi_env, void* data, void* hint) { core::block_release(data, reinterpret_cast<size_t>(hint)); },
-      reinterpret_cast<void*>(bytes), &ab);
+      env, block, bytes,
+      [](napi_env, void* data, void* h) {
+        auto* bh = static_cast<SpecBlockHint*>(h);
+        if (bh->released != nullptr) *bh->released = true;
+        core::block_release(data, bh->bytes);
+        delete bh;
+      },
+      hint, &ab);
   if (st != napi_ok) {
-    core::block_release(block, bytes);
+    if (!released) {
+      core::block_release(block, bytes);
+      delete hint;
+    }
+    SpecClearPending(env);
     return A();
   }
+  hint->released = nullptr;  // the finalizer now runs when V8 collects the buffer, long after this frame
   napi_value ta = nullptr;
-  if (napi_create_typedarray(env, type, static_cast<size_t>(n), ab, 0, &ta) != napi_ok) return A();
+  if (napi_create_typedarray(env, type, static_cast<size_t>(n), ab, 0, &ta) != napi_ok) {
+    SpecClearPending(env);
+    return A();
+  }
   if (recycled) call->clear.emplace_back(block, bytes);
   return A(env, ta);
 }
@@ -251,9 +285,10 @@ inline A SpecCachedArray(Napi::Env env, napi_typedarray_type type, int64_t n, Sp
 template <class A, class T>
 inline Status SpecOut(Napi::Env env, const char* name, int64_t n, const char* unit, const char* oom, SpecCall* call,
                       T** out) {
-  if (Status s = CheckAllocation(std::string(name), n, sizeof(T)); !s.ok()) {
+  if (Status s = CheckAllocation(std::string(name), n, sizeof(T), call->out_bytes); !s.ok()) {
     return oom != nullptr ? Status(Code::kOutOfMemory, std::string(oom) + " (" + s.message + ")") : s;
   }
+  call->out_bytes += static_cast<uint64_t>(n) * sizeof(T);
   try {
     A a;
     if (static_cast<size_t>(n) * sizeof(T) >= core::kMinBlockBytes) {
