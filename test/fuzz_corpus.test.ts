@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FlatIndex, readBvecs, readFvecs, readIvecs, readNpyAny, readSafetensorsSync, VlkError } from './helpers/lib';
 import { repoRoot } from './helpers/paths';
+import { reseal } from './helpers/crc32c';
 
 const corpusDir = join(repoRoot, 'test', 'fuzz', 'corpus');
 const seed = Number(process.env.VLK_FUZZ_SEED ?? 20261125);
@@ -145,26 +146,6 @@ Index('async fromBuffer agrees with fromBufferSync on mutated images', async () 
   }
 });
 
-// CRC32C (Castagnoli, reflected 0x82F63B78), to re-seal an image after editing it.
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
-function crc32c(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const x of b) c = CRC_TABLE[(c ^ x) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function reseal(img: Buffer): void {
-  img.writeUInt32LE(crc32c(img.subarray(128)), 112);
-  img.writeUInt32LE(0, 124);
-  img.writeUInt32LE(crc32c(img.subarray(0, 128)), 124);
-}
 
 Index('an image row whose squared norm overflows float32: ERR_VLK_CORRUPT naming the row and id, every storage', () => {
   // Found by fuzz_index_file (bf16 codes only: an l2 search silently dropped the row). add() refuses
@@ -178,10 +159,9 @@ Index('an image row whose squared norm overflows float32: ERR_VLK_CORRUPT naming
     const off = Number(img.readBigUInt64LE(48 + 16 * sec));
     if (approximate) img.writeUInt16LE(0xf900, off + 4 * 2); // bf16 -4.2e34 at row 1, col 0
     else img.writeFloatLE(-6.6e35, off + 4 * 4);
-    reseal(img);
     let err: unknown;
     try {
-      FlatIndex.fromBufferSync(img).close();
+      FlatIndex.fromBufferSync(reseal(img)).close();
     } catch (e) {
       err = e;
     }

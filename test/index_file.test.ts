@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { FlatIndex, VlkError } from './helpers/lib';
 import type { FlatIndexSearchResult, FlatIndexStorage } from './helpers/lib';
 import { gaussianMatrix } from './helpers/random';
+import { crc32c, reseal } from './helpers/crc32c';
 
 const dir = mkdtempSync(join(tmpdir(), 'vlk-index-file-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -195,30 +196,6 @@ Io.run();
 
 // ---- damaged files -------------------------------------------------------------------------
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    t[i] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32c(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < b.length; i++) c = CRC_TABLE[(c ^ b[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-// Recomputes both checksums, so only the structural checks can catch a hostile edit.
-function reseal(b: Buffer): Buffer {
-  const out = Buffer.from(b);
-  out.writeUInt32LE(crc32c(out.subarray(128)), 112);
-  out.writeUInt32LE(0, 124);
-  out.writeUInt32LE(crc32c(out.subarray(0, 128)), 124);
-  return out;
-}
 
 const Corrupt = suite('damaged files: typed errors, never a crash or a huge allocation');
 

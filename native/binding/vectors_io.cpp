@@ -29,14 +29,19 @@ Status ReadBytes(Napi::Value v, const char* name, const uint8_t** data, int64_t*
 
 Napi::Value Number(Napi::Env env, int64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
 
+// (bytes, fileSize): the arguments of npyPreamble and npyHeader.
+Status ReadBytesAndSize(const Napi::CallbackInfo& info, const uint8_t** data, int64_t* len, int64_t* file_size) {
+  VLK_RETURN_IF_ERROR(ReadBytes(info[0], "bytes", data, len));
+  return ReadSize(info[1], "fileSize", file_size);
+}
+
 }  // namespace
 
 Napi::Value NpyPreamble(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint8_t* data = nullptr;
   int64_t len = 0, file_size = 0;
-  Status st = ReadBytes(info[0], "bytes", &data, &len);
-  if (st.ok()) st = ReadSize(info[1], "fileSize", &file_size);
+  Status st = ReadBytesAndSize(info, &data, &len, &file_size);
   core::NpyPreamble p;
   if (st.ok()) st = core::parse_npy_preamble(data, len, file_size, &p);
   if (!st.ok()) ThrowStatus(env, st);
@@ -52,8 +57,7 @@ Napi::Value NpyHeader(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const uint8_t* data = nullptr;
   int64_t len = 0, file_size = 0;
-  Status st = ReadBytes(info[0], "bytes", &data, &len);
-  if (st.ok()) st = ReadSize(info[1], "fileSize", &file_size);
+  Status st = ReadBytesAndSize(info, &data, &len, &file_size);
   core::NpyHeader h;
   if (st.ok()) st = core::parse_npy_header(data, len, file_size, &h);
   if (!st.ok()) ThrowStatus(env, st);

@@ -88,6 +88,9 @@ Status json_validate(const char* text, size_t len);
 /// (overlong forms, surrogates and code points above U+10FFFF are invalid), or len if all is valid.
 size_t utf8_invalid_at(const uint8_t* data, size_t len);
 
+/// Appends code point `cp` (<= U+10FFFF) encoded as UTF-8.
+void append_utf8(std::string* out, uint32_t cp);
+
 /// Appends `s` as a JSON string literal, escaped the way serde_json (the safetensors reference
 /// implementation) does: \" \\ \b \f \n \r \t, other control characters as \u00xx, everything
 /// else (including non-ASCII UTF-8 and '/') as is.
