@@ -185,7 +185,7 @@ VLK_TEST(info_nce_forward_and_backward) {
 }
 
 VLK_TEST(two_hop_kernels_reject_bad_input) {
-  float f[4] = {1, 2, 3, NAN}, z[4] = {1, 2, 3, 4}, s[4];
+  float f[4] = {1, 2, 3, NAN}, z[4] = {1, 2, 3, 4}, s[4] = {0, 0, 0, 0};
   int32_t arg[4] = {0, 0, 0, 7};
   TokenMaxSimilarityArgs a{f, z, 1, 1, 1, 4};
   VLK_CHECK(vlk::core::token_max_similarity(a, s, arg, ctx2()).code == Code::kNonFinite);
