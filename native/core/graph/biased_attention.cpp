@@ -646,7 +646,15 @@ Status biased_attention_backward(const BiasedAttentionArgs& a, const BiasedAtten
           s.xhat == nullptr || s.rstd == nullptr) {
         return Status(Code::kInvalidArg, "biased attention backward: saved tensors incomplete");
       }
+      // Saved tensors come from the caller (lib passes back what the forward returned): all finite,
+      // or the softmax recomputed from them is NaN.
+      VLK_RETURN_IF_ERROR(check_finite("saved.q", s.q, n, d));
+      VLK_RETURN_IF_ERROR(check_finite("saved.k", s.k, n, d));
+      VLK_RETURN_IF_ERROR(check_finite("saved.v", s.v, n, d));
+      VLK_RETURN_IF_ERROR(check_finite("saved.o", s.o, n, d));
       VLK_RETURN_IF_ERROR(check_finite("saved.lse", s.lse, h, n));
+      VLK_RETURN_IF_ERROR(check_finite("saved.xhat", s.xhat, n, d));
+      VLK_RETURN_IF_ERROR(check_finite("saved.rstd", s.rstd, 1, n));
     }
     work.reset(4 * nd + static_cast<size_t>(h * n));  // dO, dQ, dK, dV, Delta
   } catch (const std::bad_alloc&) {

@@ -34,7 +34,11 @@ VLK_INLINE float fexp(float x) {
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * z + r + 1.0f;
-  const int bits = (static_cast<int>(t) + 127) << 23;
+  // t is in [-126, 128] for every x but NaN and x > 88.7: converting a NaN or a huge float to int is
+  // undefined, so those take t = 0 (NaN stays NaN through y) and t = 128 (exponent bits 255:
+  // infinity, as exp overflows); the shifted value is then never negative.
+  const float tc = t != t ? 0.0f : (t > 128.0f ? 128.0f : t);
+  const int bits = (static_cast<int>(tc) + 127) << 23;
   return y * __builtin_bit_cast(float, bits);
 }
 
