@@ -32,7 +32,9 @@ done
     npx node-gyp build -j "$jobs" >>node-gyp.log 2>&1 || { tail -n 40 node-gyp.log >&2; exit 1; }
 )
 addon="$out/build/Release/vlkernels.node"
-if ! ldd "$addon" | grep -q libasan; then
+# grep reads all of ldd's output: with -q it could exit first, and pipefail would then report
+# ldd's SIGPIPE as "not linked".
+if ! ldd "$addon" | grep libasan >/dev/null; then
   echo "test-asan: $addon is not linked with libasan" >&2
   exit 1
 fi
