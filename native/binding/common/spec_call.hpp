@@ -77,12 +77,11 @@ inline void SpecClear(const SpecCall& call, const Context& ctx) {
 
 using SpecParser = Status (*)(Napi::Env, Napi::Object, SpecCall*);
 
-// The product of a spec's sizes (n x d, b x heads x n): INT64_MAX when it overflows (see
-// core::saturating_product), so a length check against it fails and an output of it is refused
-// instead of a wrapped product matching a small array or sizing a small buffer.
+// The product of a spec's sizes (n x d, b x heads x n): SizeMul (common/args.hpp), so an overflow
+// is kSizeOverflow, which no length check or output allocation accepts.
 template <class... T>
 inline int64_t SpecProduct(T... factors) {
-  return core::saturating_product({static_cast<int64_t>(factors)...});
+  return SizeMul(static_cast<int64_t>(factors)...);
 }
 
 // An expected length (n < 0: any) and how a mismatch names it: "<name>: length 3, expected <prefix>4<suffix>".
@@ -91,7 +90,7 @@ struct SpecLen {
   SpecLen(const char* prefix, int64_t n, const char* suffix = "") : n(n), prefix(prefix), suffix(suffix) {}
   Status Check(const std::string& name, size_t len) const {
     if (n < 0 || static_cast<int64_t>(len) == n) return Status::Ok();
-    if (n == std::numeric_limits<int64_t>::max()) {
+    if (n == kSizeOverflow) {
       return Status(Code::kShape, name + ": length " + std::to_string(len) + ", expected " + prefix +
                                       "a product of the sizes that overflows 64-bit arithmetic" + suffix);
     }
